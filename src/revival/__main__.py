@@ -1,0 +1,5 @@
+"""`python -m revival` runs the command line."""
+
+from revival.cli import main
+
+raise SystemExit(main())

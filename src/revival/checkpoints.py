@@ -1,0 +1,194 @@
+"""Checkpoint I/O below every method: read/write weights (safetensors by default), select layers.
+
+Formats read: a diffusers UNet folder (config.json + diffusion_pytorch_model*.safetensors), a
+diffusers pipeline folder (its `unet/`), a single `.safetensors` file, and, only with
+`allow_pickle=True`, a `.pt`/`.ckpt`/`.bin` file (loaded with `weights_only=True`).
+Writes are atomic: a temporary file or folder renamed into place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from revival.errors import RevivalError
+
+PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
+UNET_WEIGHT_NAMES = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.fp16.safetensors",
+)
+
+# Named layer sets (ConceptPrune's hook modules); anything else is a glob over parameter names.
+LAYER_PRESETS = {
+    "ffn2": "*ff.net.2.weight",
+    "ffn1": "*ff.net.0.proj.weight",
+    "attn_k": "*attn2.to_k.weight",
+    "attn_v": "*attn2.to_v.weight",
+}
+
+
+@dataclass
+class Checkpoint:
+    """Weights plus where they came from, so outputs can be written in the input's format."""
+
+    state_dict: dict[str, torch.Tensor]
+    path: Path
+    kind: str  # "unet_folder" | "safetensors" | "pickle"
+    weight_file: Path
+    config: dict | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RevivalError(f"{path}: not a readable safetensors file (truncated or corrupt?): {e}") from None
+
+
+def _read_pickle(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
+    if not allow_pickle:
+        raise RevivalError(
+            f"{path}: refusing to load a pickled checkpoint (unpickling can run arbitrary code); "
+            "convert it to safetensors, or pass --allow-pickle to load it with torch.load(weights_only=True)"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
+        raise RevivalError(f"{path}: cannot be read as a weights-only torch checkpoint: {e}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise RevivalError(f"{path}: not a checkpoint (expected a mapping of names to tensors)")
+    return obj
+
+
+def find_unet_folder(path: Path) -> Path | None:
+    """The UNet folder inside a pipeline folder, or the folder itself when it is a UNet folder."""
+    for cand in (path, path / "unet"):
+        if (cand / "config.json").is_file() and any((cand / n).is_file() for n in UNET_WEIGHT_NAMES):
+            return cand
+    return None
+
+
+def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
+    """Read weights from any supported format; one-line RevivalError on bad input."""
+    path = Path(path)
+    if not path.exists():
+        raise RevivalError(f"{path}: no such file or folder")
+    if path.is_dir():
+        folder = find_unet_folder(path)
+        if folder is None:
+            raise RevivalError(
+                f"{path}: not a diffusers UNet or pipeline folder (no config.json with "
+                f"{' or '.join(UNET_WEIGHT_NAMES)} here or in unet/)"
+            )
+        weight = next(folder / n for n in UNET_WEIGHT_NAMES if (folder / n).is_file())
+        config = json.loads((folder / "config.json").read_text())
+        return Checkpoint(_read_safetensors(weight), path, "unet_folder", weight, config)
+    if path.suffix == ".safetensors":
+        return Checkpoint(_read_safetensors(path), path, "safetensors", path)
+    if path.suffix in PICKLE_SUFFIXES:
+        return Checkpoint(_read_pickle(path, allow_pickle), path, "pickle", path)
+    raise RevivalError(
+        f"{path}: not a checkpoint (expected a diffusers folder, .safetensors, or .pt/.ckpt with --allow-pickle)"
+    )
+
+
+def save_checkpoint(state_dict: dict[str, torch.Tensor], like: Checkpoint, out_dir: str | Path) -> Path:
+    """Write `state_dict` into `out_dir` in the format of `like`; returns the written path.
+
+    A UNet or pipeline folder becomes `out_dir/unet/` (a diffusers UNet folder); a single file
+    becomes `out_dir/<stem>.safetensors`. Pickles are never written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    if like.kind == "unet_folder":
+        return save_unet_folder(tensors, like.config or {}, out_dir / "unet")
+    target = out_dir / f"{like.weight_file.stem}.safetensors"
+    atomic_save_safetensors(tensors, target)
+    return target
+
+
+def save_unet_folder(state_dict: dict[str, torch.Tensor], config: dict, target: Path) -> Path:
+    """Write a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) atomically."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
+              str(tmp / UNET_WEIGHT_NAMES[0]), metadata={"format": "pt"})
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def atomic_save_safetensors(tensors: dict[str, torch.Tensor], target: Path, metadata: dict | None = None) -> None:
+    """save_file to a temporary name, then rename into place."""
+    tmp = target.with_name(target.name + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, target)
+
+
+def atomic_write_text(text: str, target: str | Path) -> None:
+    """Write text to a temporary file, then rename into place."""
+    target = Path(target)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, target)
+
+
+def atomic_write_json(obj, target: str | Path) -> None:
+    """Pretty JSON, written atomically."""
+    atomic_write_text(json.dumps(obj, indent=2, default=str) + "\n", target)
+
+
+@dataclass
+class LayerSelection:
+    """Names of the selected 2-D weights, and matched names skipped for not being 2-D."""
+
+    names: list[str]
+    skipped: list[str]
+
+
+def select_layers(state_dict: dict[str, torch.Tensor], layers: str = "ffn2") -> LayerSelection:
+    """Select 2-D weights by preset name (ffn2, ffn1, attn_k, attn_v) or by glob over names."""
+    pattern = LAYER_PRESETS.get(layers, layers)
+    matched = [k for k in state_dict if fnmatch.fnmatchcase(k, pattern)]
+    if not matched:
+        close = difflib.get_close_matches(pattern.strip("*"), list(state_dict), n=5, cutoff=0.3)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise RevivalError(
+            f"layer pattern {layers!r} matches no parameter (presets: {', '.join(LAYER_PRESETS)}){hint}"
+        )
+    names = [k for k in matched if state_dict[k].ndim == 2]
+    skipped = [k for k in matched if state_dict[k].ndim != 2]
+    if not names:
+        raise RevivalError(f"layer pattern {layers!r} matches only non-2-D tensors: {', '.join(skipped[:5])}")
+    return LayerSelection(names, skipped)
+
+
+def module_name(param_name: str) -> str:
+    """`a.b.weight` -> `a.b`."""
+    return param_name.rsplit(".", 1)[0]

@@ -1,0 +1,32 @@
+"""Argument helpers shared by command modules."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import torch
+
+
+def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
+    """--model, --unet, --device, --allow-pickle."""
+    p.add_argument("--model", default="mini", help="`mini` (bundled) or a local diffusers pipeline folder")
+    if unet:
+        p.add_argument("--unet", default=None,
+                       help="replace the UNet weights by this checkpoint (UNet folder, pipeline folder or .safetensors)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow .pt/.ckpt checkpoints (read with torch.load(weights_only=True))")
+
+
+def add_sampling_args(p: argparse.ArgumentParser, steps: int = 25, guidance: float = 4.0) -> None:
+    """--steps, --guidance, --batch-size."""
+    p.add_argument("--steps", type=int, default=steps, help="denoising steps (default %(default)s)")
+    p.add_argument("--guidance", type=float, default=guidance, help="classifier-free guidance scale")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward batch")
+
+
+def command_line() -> str:
+    """The command line as typed, for result JSON."""
+    return "revival " + " ".join(shlex.quote(a) for a in sys.argv[1:])

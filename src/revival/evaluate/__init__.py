@@ -1,0 +1,1 @@
+"""Generation, evaluators and metrics."""

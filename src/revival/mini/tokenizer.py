@@ -1,0 +1,47 @@
+"""The offline word-level tokenizer of the mini model (a `PreTrainedTokenizerFast`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from revival.mini.world import vocabulary
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+MAX_LENGTH = 16
+
+
+class UnknownWordError(ValueError):
+    """A prompt uses words the mini tokenizer does not know."""
+
+
+def build_tokenizer(words: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
+    """A whitespace word-level tokenizer over the mini vocabulary, padded to MAX_LENGTH."""
+    vocab = {w: i for i, w in enumerate(SPECIALS + list(words or vocabulary()))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=MAX_LENGTH,
+    )
+
+
+def check_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> None:
+    """Raise UnknownWordError naming the unknown words and listing the vocabulary."""
+    vocab = tokenizer.get_vocab()
+    unknown = [w for w in prompt.lower().split() if w not in vocab or w in SPECIALS]
+    if unknown:
+        known = sorted(w for w in vocab if w not in SPECIALS)
+        raise UnknownWordError(
+            f"unknown word(s) {', '.join(map(repr, unknown))} in prompt {prompt!r}; "
+            f"the mini vocabulary is: {' '.join(known)}"
+        )

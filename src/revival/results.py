@@ -1,0 +1,50 @@
+"""The common skeleton of every result.json: command, version, config, inputs (with sha256)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from revival import __version__
+from revival.checkpoints import sha256_file
+from revival.errors import RevivalError
+
+
+def describe_input(path: str | Path) -> dict:
+    """Path and sha256 of an input file, or of each weight file of an input folder."""
+    p = Path(path)
+    if p.is_file():
+        return {"path": str(p), "sha256": sha256_file(p)}
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in {".safetensors", ".json", ".bin"})
+        return {"path": str(p), "sha256": {str(f.relative_to(p)): sha256_file(f) for f in files}}
+    return {"path": str(p)}
+
+
+def base_result(command: str, config: dict, inputs: dict[str, str | Path | None]) -> dict:
+    """Fields every artifact's JSON starts with."""
+    return {
+        "command": command,
+        "version": __version__,
+        "config": config,
+        "inputs": {k: describe_input(v) for k, v in inputs.items() if v is not None},
+        "environment": {"python": sys.version.split()[0], "torch": torch.__version__,
+                        "platform": platform.platform(), "threads": torch.get_num_threads()},
+    }
+
+
+def prepare_out_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """Create `out`; refuse an existing non-empty folder unless `overwrite`."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RevivalError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RevivalError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
