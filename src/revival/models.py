@@ -40,7 +40,7 @@ def load_pipeline(
     index = json.loads((path / "model_index.json").read_text())
     cls = MiniPipeline if index.get("_class_name") == MiniPipeline.__name__ else DiffusionPipeline
     try:
-        pipe = cls.from_pretrained(path, torch_dtype=dtype)
+        pipe = cls.from_pretrained(path, dtype=dtype)
     except (OSError, ValueError, KeyError) as e:
         raise RevivalError(f"{path}: cannot load the pipeline: {str(e).splitlines()[0]}") from None
     if unet is not None:
