@@ -14,7 +14,7 @@ def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
     p.add_argument("--model", default="mini", help="`mini` (bundled) or a local diffusers pipeline folder")
     if unet:
         p.add_argument("--unet", default=None,
-                       help="replace the UNet weights by this checkpoint (UNet folder, pipeline folder or .safetensors)")
+                       help="replace the UNet weights by this checkpoint (UNet/pipeline folder or .safetensors)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow .pt/.ckpt checkpoints (read with torch.load(weights_only=True))")

@@ -112,7 +112,7 @@ def train(
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
-            for e, p in zip(ema, params):
+            for e, p in zip(ema, params, strict=True):
                 e.lerp_(p.detach(), 1 - cfg.ema_decay)
         step += 1
         losses.append(float(loss))
@@ -127,7 +127,7 @@ def train(
     if export_to is not None:
         _export_ema(pipe, params, ema, export_to, cfg, step, time.time() - t0, losses)
     with torch.no_grad():
-        for e, p in zip(ema, params):
+        for e, p in zip(ema, params, strict=True):
             p.copy_(e)
     pipe.unet.eval()
     pipe.text_encoder.eval()
@@ -137,10 +137,10 @@ def train(
 def _export_ema(pipe, params, ema, out: Path, cfg: TrainConfig, step: int, seconds: float, losses) -> None:
     with torch.no_grad():
         live = [p.detach().clone() for p in params]
-        for e, p in zip(ema, params):
+        for e, p in zip(ema, params, strict=True):
             p.copy_(e)
         export_pipeline(pipe, out)
-        for v, p in zip(live, params):
+        for v, p in zip(live, params, strict=True):
             p.copy_(v)
     info = dict(config=asdict(cfg), steps_done=step, wall_s=round(seconds, 1),
                 final_loss=sum(losses[-200:]) / max(1, len(losses[-200:])), torch_threads=torch.get_num_threads())
