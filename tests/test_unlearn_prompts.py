@@ -1,0 +1,79 @@
+"""Prompt families, prompt files and the mini vocabulary check."""
+
+import pytest
+
+from revival.errors import RevivalError
+from revival.mini import world
+from revival.mini.model import build_pipeline
+from revival.mini.tokenizer import build_tokenizer
+from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, read_prompt_pairs, world_of
+
+
+def test_sd_families_use_the_papers_fillers():
+    obj = family_prompts("church", "object", "sd")
+    assert len(obj.base) == len(obj.target) == 12
+    assert (obj.base[0], obj.target[0]) == ("a road", "a church in a road")
+    style = family_prompts("Van Gogh", "style", "sd")
+    assert len(style.base) == 20
+    assert (style.base[0], style.target[0]) == ("a photo of a cat", "a cat in the style of Van Gogh")
+    nude = family_prompts("naked", "attribute", "sd")
+    assert len(nude.base) == 18
+    assert "a photo of a naked group of friends" in nude.target
+    assert all(p == p.strip() for p in nude.base + nude.target)
+
+
+def test_mini_families_use_the_mini_world():
+    obj = family_prompts("star", "object", "mini")
+    assert obj.base == tuple(f"a {s}" for s in world.SCENES)
+    assert obj.target[0] == f"a star in a {world.SCENES[0]}"
+    style = family_prompts("neon", "style", "mini")
+    assert style.target[0] == world.TEMPLATES["style"].format(object=world.OBJECTS[0], style="neon")
+    cage = family_prompts("cage", "attribute", "mini")
+    assert cage.base[0] == world.TEMPLATES["photo"].format(object=world.OBJECTS[0])
+    assert cage.target[0] == world.TEMPLATES["attribute"].format(object=world.OBJECTS[0])
+
+
+def test_unknown_family_and_empty_concept():
+    with pytest.raises(RevivalError, match="object, style, attribute"):
+        family_prompts("star", "colour", "mini")
+    with pytest.raises(RevivalError, match="empty"):
+        family_prompts("  ", "object", "sd")
+
+
+def test_world_of():
+    assert world_of(build_pipeline(0)) == "mini"
+    assert world_of(object()) == "sd"
+
+
+def test_read_prompt_pairs_csv_and_tsv(tmp_path):
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text('base,target\na road,"a church, big, in a road"\na park,a church in a park\n')
+    assert read_prompt_pairs(csv_file) == PromptPairs(("a road", "a park"),
+                                                      ("a church, big, in a road", "a church in a park"))
+    tsv_file = tmp_path / "p.tsv"
+    tsv_file.write_text("Target\tBase\na star in a desert\ta desert\n")
+    assert read_prompt_pairs(tsv_file) == PromptPairs(("a desert",), ("a star in a desert",))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("prompt,other\na,b\n", "base` and `target"),
+    ("base,target\n", "no prompt pairs"),
+    ("base,target\na road,\n", "line 2"),
+    ("", "base` and `target"),
+])
+def test_bad_prompt_files(tmp_path, text, match):
+    f = tmp_path / "bad.csv"
+    f.write_text(text)
+    with pytest.raises(RevivalError, match=match):
+        read_prompt_pairs(f)
+    with pytest.raises(RevivalError, match="no such prompt file"):
+        read_prompt_pairs(tmp_path / "missing.csv")
+
+
+def test_check_vocabulary_lists_the_vocabulary():
+    tok = build_tokenizer()
+    check_vocabulary(tok, family_prompts("star", "object", "mini"))
+    with pytest.raises(RevivalError) as e:
+        check_vocabulary(tok, family_prompts("dragon", "object", "mini"))
+    msg = str(e.value)
+    assert "'dragon'" in msg and "vocabulary" in msg and "star" in msg and "\n" not in msg
