@@ -1,0 +1,13 @@
+"""The data-free, training-free revival attack (SPEC section 2): locate, complete, signs, magnitudes.
+
+Never imports unlearn/, evaluate/ or mini/ and never reads a mask file: only the weights.
+"""
+
+from revival.attack import structured  # noqa: F401  (registers the `structured` completion method)
+from revival.attack.complete import COMPLETERS
+from revival.attack.locate import LOCATORS, locate
+from revival.attack.magnitudes import MAGNITUDES
+from revival.attack.pipeline import DEFAULT_METHOD, ReviveResult, revive
+from revival.attack.signs import retain_top
+
+__all__ = ["COMPLETERS", "DEFAULT_METHOD", "LOCATORS", "MAGNITUDES", "ReviveResult", "locate", "retain_top", "revive"]

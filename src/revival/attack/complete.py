@@ -1,0 +1,259 @@
+"""Matrix completion of the located holes: `fn(W, missing, **params) -> W with estimates at missing`.
+
+Every method keeps the observed entries of `W` exactly and only fills the positions where
+`missing` is True. Methods run on CUDA when available (`device=None`), on CPU otherwise, and
+return a tensor of `W`'s dtype on `W`'s device. Pass a dict as `stats` to read back how many
+iterations ran and whether the tolerance was met.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from revival.errors import RevivalError
+from revival.registry import Registry
+
+COMPLETERS: Registry = Registry("completion method")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`None` -> CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def check_pair(W: Tensor, missing: Tensor) -> None:
+    """RevivalError unless W is 2-D and `missing` a bool mask of its shape."""
+    if W.ndim != 2 or missing.shape != W.shape or missing.dtype != torch.bool:
+        raise RevivalError(f"completion needs a 2-D matrix and a bool mask of its shape, got {tuple(W.shape)} "
+                           f"and {tuple(missing.shape)} {missing.dtype}")
+
+
+def column_mean_fill(X: Tensor, missing: Tensor) -> Tensor:
+    """Missing entries set to their column's mean over observed entries (0 for empty columns)."""
+    obs = (~missing).to(X.dtype)
+    mean = (X * obs).sum(0) / obs.sum(0).clamp_min(1)
+    return torch.where(missing, mean.expand_as(X), X)
+
+
+def record_stats(stats: dict | None, **values) -> None:
+    """Copy run information into the caller's `stats` dict, when one was given."""
+    if stats is not None:
+        stats.update(values)
+
+
+@COMPLETERS.register("paper")
+def paper(W: Tensor, missing: Tensor, *, max_iters: int = 500, tol: float = 1e-5,
+          device: str | torch.device | None = None, stats: dict | None = None) -> Tensor:
+    """The released attack's SoftImpute (SPEC 2.2): full SVD per step, tau = smallest singular value.
+
+    Column-mean start; each step shrinks all singular values by the iterate's smallest one,
+    rebuilds, resets observed entries; stops when ||X_k+1 - X_k||_F / ||X_k||_F < tol (the
+    previous iterate, not the one two steps back) or after `max_iters` steps. float64.
+    """
+    check_pair(W, missing)
+    dev = resolve_device(device)
+    obs_vals = W.to(dev, torch.float64)
+    miss = missing.to(dev)
+    X = column_mean_fill(obs_vals, miss)
+    it, rel = 0, math.inf
+    while it < max_iters:
+        U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+        Z = (U * (S - S[-1]).clamp_min(0)) @ Vh
+        X_new = torch.where(miss, Z, obs_vals)
+        rel = float(torch.linalg.norm(X_new - X) / torch.linalg.norm(X).clamp_min(1e-300))
+        X, it = X_new, it + 1
+        if rel < tol:
+            break
+    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel)
+    return X.to(W.device, W.dtype)
+
+
+def mp_median(beta: float) -> float:
+    """Median of the Marchenko-Pastur law with aspect ratio beta <= 1 and unit variance."""
+    a, b = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2
+    u = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    x = a + (b - a) * u**2  # x = a + (b - a) u^2 tames the 1/sqrt(x) edge at x = 0 when beta = 1
+    f = torch.sqrt(((b - x) * (x - a)).clamp_min(0)) / (2 * math.pi * beta * x) * 2 * (b - a) * u
+    cdf = torch.cumulative_trapezoid(torch.nan_to_num(f, nan=0.0, posinf=0.0), u)
+    i = int(torch.searchsorted(cdf / cdf[-1], torch.tensor(0.5, dtype=torch.float64)))
+    return float(x[i + 1])
+
+
+def spectrum(X: Tensor) -> tuple[Tensor, Tensor]:
+    """All singular values (descending) and left (m <= n) or right singular vectors, via the Gram matrix."""
+    A = X if X.shape[0] <= X.shape[1] else X.T
+    ev, vec = torch.linalg.eigh((A @ A.T).to(torch.float64))
+    return ev.flip(0).clamp_min(0).sqrt().to(X.dtype), vec.flip(1).to(X.dtype)
+
+
+def noise_edge(s: Tensor, shape: tuple[int, int]) -> float:
+    """Bulk edge sigma * (sqrt(m) + sqrt(n)) of the noise, sigma from the median singular value.
+
+    Gavish & Donoho (2014): sigma = median(s) / sqrt(n * mu_beta) for an m x n matrix of iid noise
+    plus a low-rank signal; soft-thresholding at the bulk edge keeps what stands out of the noise.
+    """
+    m, n = sorted(shape)
+    sigma = float(s.median()) / math.sqrt(n * mp_median(m / n))
+    return sigma * (math.sqrt(m) + math.sqrt(n))
+
+
+def _rel_change(new: Tensor, old: Tensor) -> float:
+    """Relative change of the estimates at the missing positions."""
+    return float(torch.linalg.norm(new - old) / torch.linalg.norm(old).clamp_min(1e-30))
+
+
+def product_at(A: Tensor, B: Tensor, lin: Tensor) -> Tensor:
+    """(A @ B.T) at flat indices `lin` (a dense product beats gathering rows for a few percent of holes)."""
+    return (A @ B.T).view(-1)[lin]
+
+
+def lambda_and_start(X0: Tensor, lam: float | str, lam_scale: float, rank: int | None,
+                     seed: int) -> tuple[float, int, Tensor]:
+    """(lambda, rank cap, n x q start subspace) from the zero-filled matrix.
+
+    lam="auto" puts lambda at lam_scale times the noise bulk edge, or at the second singular value
+    if that is lower, so the leading component always survives (needs the full spectrum, from an
+    eigendecomposition of the Gram matrix, which also gives the start subspace); a number is used
+    as is, with a torch.svd_lowrank start. rank=None caps the rank at 1.5 x the number of
+    zero-filled singular values above lambda, plus 8.
+    """
+    m, n = X0.shape
+    if lam == "auto":
+        s, vec = spectrum(X0)
+        lam_v = min(lam_scale * noise_edge(s, (m, n)), float(s[min(1, s.numel() - 1)]))
+        q = rank or int(1.5 * int((s > lam_v).sum())) + 8
+        q = max(1, min(q, m, n))
+        start = X0.T @ vec[:, :q] if m <= n else vec[:, :q]
+        return lam_v, q, start
+    lam_v = float(lam)
+    q = max(1, min(rank or 64, m, n))
+    with torch.random.fork_rng(devices=[X0.device] if X0.device.type == "cuda" else []):
+        torch.manual_seed(seed)  # svd_lowrank draws from the global generator: seed it without leaking
+        _, _, V = torch.svd_lowrank(X0, q=q, niter=2)
+    return lam_v, q, V
+
+
+@COMPLETERS.register("softimpute")
+def softimpute(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: float = 1.0,
+               rank: int | None = None, n_lambdas: int = 1, max_iters: int = 100, tol: float = 1e-3,
+               device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
+               seed: int = 0, stats: dict | None = None) -> Tensor:
+    """SoftImpute (Mazumder, Hastie & Tibshirani 2010) with a rank-capped, warm-started fast SVD.
+
+    Z <- S_lambda(P_obs(W) + P_miss(Z)): singular values soft-thresholded by the nuclear-norm weight
+    `lam` ("auto": the noise bulk edge of the zero-filled matrix times `lam_scale`). Each step is one
+    warm-started subspace iteration at the rank cap (two (m x n) @ (n x q) products and a q x q
+    eigendecomposition). `n_lambdas` > 1 walks a geometric lambda path from 4 lambda down to lambda,
+    warm-starting each solve from the previous. Stops when the missing estimates change by < tol.
+    """
+    check_pair(W, missing)
+    dev = resolve_device(device)
+    X = W.to(dev, dtype)
+    miss = missing.to(dev)
+    Z = torch.where(miss, torch.zeros((), dtype=dtype, device=dev), X)
+    lam_end, q, V = lambda_and_start(Z, lam, lam_scale, rank, seed)
+    lams = torch.logspace(math.log10(4 * lam_end), math.log10(lam_end), n_lambdas).tolist() \
+        if n_lambdas > 1 else [lam_end]
+    rows, cols = miss.nonzero(as_tuple=True)
+    V, it, rel, kept, _ = softimpute_loop(Z, rows, cols, V, lams, max_iters, tol)
+    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel, lam=lam_end, rank_cap=q,
+                 rank_used=kept)
+    return Z.to(W.device, W.dtype)
+
+
+def softimpute_loop(Z: Tensor, rows: Tensor, cols: Tensor, V: Tensor, lams: list[float], max_iters: int, tol: float,
+                    impute: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
+                    ) -> tuple[Tensor, int, float, int, Tensor]:
+    """SoftImpute steps on Z in place (holes at rows, cols); returns V, iterations, change, rank kept, estimates.
+
+    Each step: Q = qr(Z V), B = Q^T Z, eigh(B B^T) gives the top singular triplets of the projected
+    matrix, soft-threshold by lambda, write the low-rank estimates into the holes only.
+    `impute(estimates, A, V_kept)` may turn the low-rank estimates into the values written; the
+    last low-rank estimates are returned either way.
+    """
+    n = Z.shape[1]
+    lin = rows * n + cols
+    vals = Z.new_zeros(rows.numel())
+    it, rel, kept, est = 0, math.inf, 0, vals
+    for lam_k in lams:
+        for _ in range(max_iters):
+            Q, _ = torch.linalg.qr(Z @ V)
+            B = Q.T @ Z
+            ev, Ub = torch.linalg.eigh((B @ B.T).to(torch.float64))
+            S = ev.flip(0).clamp_min(0).sqrt().to(Z.dtype)
+            Ub = Ub.flip(1).to(Z.dtype)
+            V = (B.T @ Ub) / S.clamp_min(1e-30)
+            kept = int((S > lam_k).sum())
+            A = (Q @ Ub[:, :kept]) * (S[:kept] - lam_k)
+            est = product_at(A, V[:, :kept], lin)
+            new = est if impute is None else impute(est, A, V[:, :kept])
+            rel = _rel_change(new, vals)
+            vals = new
+            Z.view(-1)[lin] = vals
+            it += 1
+            if rel < tol:
+                break
+    return V, it, rel, kept, est
+
+
+def als_factors(X: Tensor, rows: Tensor, cols: Tensor, lam: float, U: Tensor, max_iters: int,
+                tol: float) -> tuple[Tensor, Tensor, Tensor, int, float]:
+    """softImpute-ALS (Hastie, Mazumder, Lee & Zadeh 2015, Alg. 3.1) from start U: returns U, d, V, iters, change.
+
+    Alternating ridge regressions of the current completion on A = U D and B = V D, each followed
+    by an SVD re-orthogonalisation; a final SVD step soft-thresholds the singular values by lam.
+    X is the zero-filled matrix; its holes (rows, cols) are overwritten in place.
+    """
+    lin = rows * X.shape[1] + cols
+    D = torch.ones(U.shape[1], dtype=X.dtype, device=X.device)
+    V = torch.zeros(X.shape[1], U.shape[1], dtype=X.dtype, device=X.device)
+    vals = X.new_zeros(rows.numel())
+    it, rel = 0, math.inf
+    while it < max_iters:
+        Bt = (D / (D**2 + lam))[:, None] * (U.T @ X)
+        Vt, D2, Rt = torch.linalg.svd(Bt.T * D, full_matrices=False)
+        V, D, U = Vt, D2.sqrt(), U @ Rt.T
+        X.view(-1)[lin] = product_at(U * D**2, V, lin)
+        At = (D / (D**2 + lam))[:, None] * (V.T @ X.T)
+        Ut, D2, Rt = torch.linalg.svd(At.T * D, full_matrices=False)
+        U, D, V = Ut, D2.sqrt(), V @ Rt.T
+        new = product_at(U * D**2, V, lin)
+        rel = _rel_change(new, vals)
+        vals, it = new, it + 1
+        X.view(-1)[lin] = vals
+        if rel < tol:
+            break
+    Uf, s, Rt = torch.linalg.svd(X @ V, full_matrices=False)
+    return Uf, (s - lam).clamp_min(0), V @ Rt.T, it, rel
+
+
+@COMPLETERS.register("als")
+def als(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: float = 1.0, rank: int | None = None,
+        max_iters: int = 100, tol: float = 1e-3, device: str | torch.device | None = None,
+        dtype: torch.dtype = torch.float32, seed: int = 0, stats: dict | None = None) -> Tensor:
+    """softImpute-ALS, rank-restricted: the SoftImpute objective solved with factors of rank `rank`.
+
+    `lam` and `rank` as in `softimpute` ("auto": noise bulk edge; rank capped from the zero-filled
+    spectrum). Each step costs a few (m x n) @ (n x rank) products and only small SVDs.
+    """
+    check_pair(W, missing)
+    dev = resolve_device(device)
+    X = W.to(dev, dtype)
+    miss = missing.to(dev)
+    X0 = torch.where(miss, torch.zeros((), dtype=dtype, device=dev), X)
+    lam_v, _, V0 = lambda_and_start(X0, lam, lam_scale, rank, seed)
+    U0, _ = torch.linalg.qr(X0 @ V0)
+    rows, cols = miss.nonzero(as_tuple=True)
+    U, d, V, it, rel = als_factors(X0, rows, cols, lam_v, U0, max_iters, tol)
+    out = X.clone()
+    lin = rows * X.shape[1] + cols
+    out.view(-1)[lin] = product_at(U * d, V, lin)
+    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel, lam=lam_v, rank_cap=U.shape[1],
+                 rank_used=int((d > 0).sum()))
+    return out.to(W.device, W.dtype)

@@ -1,0 +1,164 @@
+"""The whole data-free attack on a state dict: locate -> complete -> keep top-K signs -> scale.
+
+Only the (pruned) weights are read: no mask file, no data, no training. `reference` (the original
+weights) is optional and used only to measure sign recovery and by the oracle ablations.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from revival.attack.complete import COMPLETERS
+from revival.attack.locate import locate
+from revival.attack.magnitudes import MAGNITUDES, NEEDS_REFERENCE
+from revival.attack.signs import check_top_ratio, retain_top
+from revival.attack.structured import side_features
+from revival.checkpoints import select_layers
+from revival.errors import RevivalError
+
+DEFAULT_METHOD = "softimpute"  # chosen on benchmarks/attack_speed.py: as good as `paper` or better, >20x faster
+
+
+@dataclass
+class ReviveResult:
+    """The revived weights and what happened to each layer."""
+
+    state_dict: dict[str, Tensor]
+    per_layer: dict[str, dict]
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sign_recovery: dict | None = None
+    config: dict = field(default_factory=dict)
+
+
+def check_finite(state_dict: dict[str, Tensor], what: str = "checkpoint") -> None:
+    """RevivalError naming the first floating tensor with NaN or Inf."""
+    for name, t in state_dict.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise RevivalError(f"{what}: tensor {name} contains NaN or Inf values")
+
+
+def side_info(state_dict: dict[str, Tensor], name: str) -> Tensor | None:
+    """For `*.ff.net.2.weight` (d, h): the GEGLU input weights of the same neurons as (2d, h) side rows."""
+    if not name.endswith("ff.net.2.weight"):
+        return None
+    partner = state_dict.get(name[: -len("ff.net.2.weight")] + "ff.net.0.proj.weight")
+    d, h = state_dict[name].shape
+    if partner is None or tuple(partner.shape) != (2 * h, d):
+        return None
+    return side_features(partner.float(), h)
+
+
+def sign_agreement(completed: Tensor, reference: Tensor, missing: Tensor, retained: Tensor) -> tuple[int, int]:
+    """(matches among missing, matches among retained) of sign(completed) vs sign(reference)."""
+    same = torch.sign(completed.float()) == torch.sign(reference.float())
+    return int((same & missing).sum()), int((same & retained).sum())
+
+
+def _layer_seed(seed: int, name: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+
+
+def _check_reference(reference: dict[str, Tensor], names: list[str], state_dict: dict[str, Tensor]) -> None:
+    for name in names:
+        if name not in reference:
+            raise RevivalError(f"reference weights have no tensor {name}")
+        if reference[name].shape != state_dict[name].shape:
+            raise RevivalError(f"reference tensor {name} has shape {tuple(reference[name].shape)}, "
+                               f"the attacked one {tuple(state_dict[name].shape)}")
+    check_finite({k: reference[k] for k in names}, "reference")
+
+
+def revive(
+    state_dict: dict[str, Tensor],
+    layers: str = "ffn2",
+    locator: str = "zeros",
+    method: str = DEFAULT_METHOD,
+    top_ratio: float = 0.6,
+    magnitude: str = "nms",
+    seed: int = 0,
+    reference: dict[str, Tensor] | None = None,
+    device: str | torch.device | None = None,
+    locator_params: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **method_params,
+) -> ReviveResult:
+    """Revive the pruned layers of `state_dict` (a new dict; the input is not modified).
+
+    `layers`: preset (ffn2, ffn1, attn_k, attn_v) or glob over parameter names; matched non-2-D
+    tensors are skipped with a note. `method`, `locator`, `magnitude`: registry names; extra
+    keyword arguments go to the completion method. `progress(done, total)` is called once the input
+    is validated and the holes located (done = 0), then after each layer.
+    """
+    t_start = time.perf_counter()
+    complete_fn = COMPLETERS.get(method)
+    magnitude_fn = MAGNITUDES.get(magnitude)
+    check_top_ratio(top_ratio)
+    if magnitude in NEEDS_REFERENCE and reference is None:
+        raise RevivalError(f"magnitude rule {magnitude!r} is an ablation that needs the original weights (reference)")
+    sel = select_layers(state_dict, layers)
+    notes = [f"skipped {k}: not a 2-D weight" for k in sel.skipped]
+    check_finite(state_dict)
+    if reference is not None:
+        _check_reference(reference, sel.names, state_dict)
+    weights = {k: state_dict[k].float() for k in sel.names}
+    t0 = time.perf_counter()
+    located = locate(weights, locator, **(locator_params or {}))
+    timings = {"locate": time.perf_counter() - t0, "complete": 0.0, "signs_magnitudes": 0.0}
+    out = dict(state_dict)
+    per_layer: dict[str, dict] = {}
+    if progress is not None:
+        progress(0, len(sel.names))
+    totals = {"missing": 0, "match": 0, "retained": 0, "match_retained": 0}
+    for name in sel.names:
+        W, miss = weights[name], located.masks[name]
+        n_miss = located.counts[name]
+        if not n_miss:
+            per_layer[name] = {"missing": 0, "retained": 0, "seconds": 0.0}
+            notes.append(f"{name}: no missing entry, left as is")
+            continue
+        t0 = time.perf_counter()
+        params = dict(method_params)
+        if getattr(complete_fn, "uses_side_info", False) and "side" not in params:
+            params["side"] = side_info(state_dict, name)
+        completed = complete_fn(W, miss, device=device, **params).to("cpu", torch.float32)
+        t1 = time.perf_counter()
+        retained = retain_top(completed, miss, top_ratio)
+        gen = torch.Generator().manual_seed(_layer_seed(seed, name))
+        ref = None if reference is None else reference[name]
+        values = magnitude_fn(W, completed, miss, retained, generator=gen, reference=ref)
+        new = torch.where(retained, values, torch.where(miss, torch.zeros_like(W), W))
+        out[name] = new.to(state_dict[name].dtype)
+        t2 = time.perf_counter()
+        timings["complete"] += t1 - t0
+        timings["signs_magnitudes"] += t2 - t1
+        n_ret = int(retained.sum())
+        row = {"missing": n_miss, "retained": n_ret, "seconds": round(t2 - t0, 4)}
+        if ref is not None:
+            match, match_ret = sign_agreement(completed, ref, miss, retained)
+            row["sign_recovery"] = {"overall": match / n_miss, "retained": match_ret / n_ret if n_ret else None}
+            totals.update(missing=totals["missing"] + n_miss, match=totals["match"] + match,
+                          retained=totals["retained"] + n_ret, match_retained=totals["match_retained"] + match_ret)
+        per_layer[name] = row
+        if progress is not None:
+            progress(len(per_layer), len(sel.names))
+    sign_recovery = None
+    if reference is not None:
+        sign_recovery = {
+            "overall": totals["match"] / totals["missing"],
+            "retained": totals["match_retained"] / totals["retained"] if totals["retained"] else None,
+            "per_layer": {k: v["sign_recovery"] for k, v in per_layer.items() if "sign_recovery" in v},
+        }
+    timings["total"] = time.perf_counter() - t_start
+    config = {"layers": layers, "locator": locator, "locator_params": locator_params or {}, "method": method,
+              "method_params": {k: v for k, v in method_params.items() if k != "side"}, "top_ratio": top_ratio,
+              "magnitude": magnitude, "seed": seed, "device": str(device) if device is not None else None}
+    return ReviveResult(out, per_layer, {k: round(v, 4) for k, v in timings.items()}, located.warnings, notes,
+                        sign_recovery, config)

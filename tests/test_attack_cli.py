@@ -1,0 +1,123 @@
+import json
+
+import pytest
+import torch
+from attack_helpers import prune, tiny_unet
+from safetensors.torch import save_file
+
+from revival.checkpoints import load_checkpoint
+from revival.cli import main
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """An original and a pruned tiny UNet folder, and the pruned weights as a single safetensors file."""
+    root = tmp_path_factory.mktemp("ckpts")
+    unet = tiny_unet()
+    unet.save_pretrained(root / "orig")
+    pruned = prune({k: v.detach().clone() for k, v in unet.state_dict().items()})
+    unet.load_state_dict(pruned)
+    unet.save_pretrained(root / "pruned")
+    save_file(pruned, str(root / "pruned.safetensors"))
+    return root
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("revival revive: error:"), err
+    for f in fragments:
+        assert f in err, err
+
+
+def test_round_trip_on_unet_folder(folders, tmp_path, capsys):
+    out = tmp_path / "revived"
+    rc = main(["revive", "--unet", str(folders / "pruned"), "--out", str(out), "--reference", str(folders / "orig")])
+    assert rc == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["outputs"]["checkpoint"] == str(out / "unet")
+    assert set(rec) >= {"command", "version", "config", "inputs", "per_layer", "timings_s", "sign_recovery"}
+    assert rec["config"]["method"] == "softimpute" and rec["config"]["top_ratio"] == 0.6
+    assert "sha256" in rec["inputs"]["unet"] and "sha256" in rec["inputs"]["reference"]
+    revived = load_checkpoint(out).state_dict
+    pruned = load_checkpoint(folders / "pruned").state_dict
+    for name, row in rec["per_layer"].items():
+        miss = pruned[name] == 0
+        assert row["missing"] == int(miss.sum()) and int((revived[name][miss] != 0).sum()) == row["retained"]
+    assert "sign recovery" in capsys.readouterr().out
+    assert not (tmp_path / "revived.partial").exists()
+
+
+def test_round_trip_on_safetensors_file_without_reference(folders, tmp_path):
+    out = tmp_path / "r"
+    assert main(["revive", "--unet", str(folders / "pruned.safetensors"), "--out", str(out), "--method", "als",
+                 "--magnitude", "row_mean", "--top-ratio", "0.4"]) == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["outputs"]["checkpoint"] == str(out / "pruned.safetensors") and "sign_recovery" not in rec
+    revived = load_checkpoint(out / "pruned.safetensors").state_dict
+    assert set(revived) == set(load_checkpoint(folders / "pruned.safetensors").state_dict)
+    assert main(["revive", "--unet", str(folders / "pruned.safetensors"), "--out", str(out)]) == 2  # not empty
+    assert main(["revive", "--unet", str(folders / "pruned.safetensors"), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_reference_mini_means_the_bundled_unet(folders, tmp_path, monkeypatch):
+    import revival.cli.revive as cli_revive
+
+    pipe = tmp_path / "pipe"
+    (pipe / "unet").mkdir(parents=True)
+    for f in (folders / "orig").iterdir():
+        (pipe / "unet" / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(cli_revive, "resolve_model_path", lambda name: pipe if name == "mini" else None)
+    out = tmp_path / "r"
+    assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(out), "--reference", "mini"]) == 0
+    assert json.loads((out / "result.json").read_text())["sign_recovery"]["overall"] > 0
+
+
+def test_bad_inputs_one_line_exit_2_nothing_written(folders, tmp_path, capsys):
+    out = tmp_path / "never"
+
+    def run(unet, *extra):
+        return main(["revive", "--unet", str(unet), "--out", str(out), *extra])
+
+    sd = load_checkpoint(folders / "pruned.safetensors").state_dict
+    torch.save(sd, tmp_path / "m.pt")
+    assert run(tmp_path / "m.pt") == 2
+    one_line_error(capsys, "allow-pickle")
+    bad = dict(sd)
+    name = next(k for k in sd if k.endswith("ff.net.2.weight"))
+    bad[name] = sd[name].clone()
+    bad[name][1, 1] = float("inf")
+    save_file(bad, str(tmp_path / "inf.safetensors"))
+    assert run(tmp_path / "inf.safetensors") == 2
+    one_line_error(capsys, "NaN or Inf", name)
+    assert run(folders / "pruned", "--layers", "*ff.net.22.weight") == 2
+    one_line_error(capsys, "matches no parameter", "close names")
+    (tmp_path / "notes.txt").write_text("hello")
+    assert run(tmp_path / "notes.txt") == 2
+    one_line_error(capsys, "not a checkpoint")
+    data = (folders / "pruned.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    assert run(tmp_path / "cut.safetensors") == 2
+    one_line_error(capsys, "truncated or corrupt")
+    assert run(folders / "orig") == 2
+    one_line_error(capsys, "nothing to revive")
+    assert run(folders / "pruned", "--magnitude", "oracle_sign") == 2
+    one_line_error(capsys, "needs the original weights")
+    assert run(folders / "pruned", "--top-ratio", "1.5") == 2
+    one_line_error(capsys, "top_ratio")
+    assert not out.exists() and not (tmp_path / "never.partial").exists()
+
+
+def test_help_lists_registry_choices(capsys):
+    with pytest.raises(SystemExit):
+        main(["revive", "--help"])
+    text = capsys.readouterr().out
+    for name in ("paper", "softimpute", "als", "structured", "nms", "oracle_sign", "random_sign", "zeros"):
+        assert name in text
+
+
+def test_non_2d_layers_are_skipped_with_a_note(folders, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(out), "--layers", "*ff.net.2.*"]) == 0
+    notes = json.loads((out / "result.json").read_text())["notes"]
+    assert any("bias" in n and "not a 2-D weight" in n for n in notes)
+    assert "note: skipped" in capsys.readouterr().err
