@@ -32,9 +32,10 @@ CHILD = textwrap.dedent(f"""
     pipe = build_pipeline(0)
     pipe.set_progress_bar_config(disable=True)
     images = generate_distributed(pipe, {PROMPTS!r}, {SEEDS!r}, num_inference_steps={STEPS}, batch_size=64)
+    one = generate_distributed(pipe, {PROMPTS[:1]!r}, {SEEDS[:1]!r}, num_inference_steps={STEPS})  # rank 1 idle
     ranks = distributed_map(lambda xs: [(x, state.process_index) for x in xs], list(range(5)))
     if state.is_main_process:
-        np.save(sys.argv[1], images)
+        np.save(sys.argv[1], np.concatenate([images, one]))
         np.save(sys.argv[2], np.array(ranks))
 """)
 
@@ -68,8 +69,9 @@ def test_two_processes_match_one(random_mini_pipeline, tmp_path):
         single = generate_distributed(random_mini_pipeline, PROMPTS, SEEDS, num_inference_steps=STEPS)
     finally:
         torch.set_num_threads(threads)
-    gathered = np.load(out)
+    gathered, one = np.split(np.load(out), [len(PROMPTS)])
     assert gathered.shape == single.shape == (len(PROMPTS), 32, 32, 3)
     assert gathered.tobytes() == single.tobytes()
+    assert one.tobytes() == single[:1].tobytes()
     # the work really was split: items 0-2 ran on rank 0, items 3-4 on rank 1, gathered in order
     assert np.load(ranks).tolist() == [[0, 0], [1, 0], [2, 0], [3, 1], [4, 1]]
