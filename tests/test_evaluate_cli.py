@@ -1,0 +1,58 @@
+"""`revival evaluate`: a tiny end-to-end run on a saved random-init mini pipeline, and its error cases."""
+
+import json
+
+import pytest
+import torch
+
+from revival.cli import main
+from revival.mini.model import build_pipeline
+
+
+@pytest.fixture(scope="module")
+def mini_folder(tmp_path_factory):
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("mini") / "pipe"
+    build_pipeline(0).save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def test_evaluate_writes_result_and_grid(mini_folder, tmp_path):
+    out = tmp_path / "ev"
+    args = ["evaluate", "--model", str(mini_folder), "--concept", "neon", "--out", str(out),
+            "-n", "2", "--steps", "2", "--save-images"]
+    assert main(args) == 0
+    res = json.loads((out / "result.json").read_text())
+    assert res["config"]["family"] == "style"
+    assert set(res["per_concept"]) == {"neon", "pastel", "mosaic", "sketch"}
+    assert 0 <= res["accuracy"]["target"] <= 1 and 0 <= res["accuracy"]["preserved"] <= 1
+    assert res["accuracy"]["target"] == res["per_concept"]["neon"]
+    assert "evaluator" in res["inputs"] and "sha256" in res["inputs"]["evaluator"]
+    assert (out / "grid.png").is_file() and (out / "images" / "sketch.png").is_file()
+    assert main(args) == 2  # non-empty --out without --overwrite
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads((out / "result.json").read_text())["per_concept"] == res["per_concept"]
+
+
+def test_unknown_concept_lists_known(tmp_path, capsys):
+    assert main(["evaluate", "--concept", "dragon", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown concept 'dragon'" in err and "star" in err and "neon" in err and "cage" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_unet_path(mini_folder, tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    assert main(["evaluate", "--model", str(mini_folder), "--unet", str(missing), "--concept", "star",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_non_mini_model_is_refused(tmp_path, capsys):
+    sd = tmp_path / "sd"
+    sd.mkdir()
+    (sd / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    assert main(["evaluate", "--model", str(sd), "--concept", "star", "--out", str(tmp_path / "x")]) == 2
+    assert "mini model only" in capsys.readouterr().err
