@@ -3,7 +3,7 @@
 Never imports unlearn/, evaluate/ or mini/ and never reads a mask file: only the weights.
 """
 
-from revival.attack import structured  # noqa: F401  (registers the `structured` completion method)
+from revival.attack import adaptive_locate, structured  # noqa: F401  (register adaptive locators, `structured`)
 from revival.attack.complete import COMPLETERS
 from revival.attack.locate import LOCATORS, locate
 from revival.attack.magnitudes import MAGNITUDES
