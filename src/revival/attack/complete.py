@@ -88,7 +88,7 @@ def mp_median(beta: float) -> float:
 def spectrum(X: Tensor) -> tuple[Tensor, Tensor]:
     """All singular values (descending) and left (m <= n) or right singular vectors, via the Gram matrix."""
     A = X if X.shape[0] <= X.shape[1] else X.T
-    ev, vec = torch.linalg.eigh((A @ A.T).to(torch.float64))
+    ev, vec = torch.linalg.eigh(A @ A.T)
     return ev.flip(0).clamp_min(0).sqrt().to(X.dtype), vec.flip(1).to(X.dtype)
 
 
@@ -120,14 +120,14 @@ def lambda_and_start(X0: Tensor, lam: float | str, lam_scale: float, rank: int |
     lam="auto" puts lambda at lam_scale times the noise bulk edge, or at the second singular value
     if that is lower, so the leading component always survives (needs the full spectrum, from an
     eigendecomposition of the Gram matrix, which also gives the start subspace); a number is used
-    as is, with a torch.svd_lowrank start. rank=None caps the rank at 1.5 x the number of
+    as is, with a torch.svd_lowrank start. rank=None caps the rank at 1.25 x the number of
     zero-filled singular values above lambda, plus 8.
     """
     m, n = X0.shape
     if lam == "auto":
         s, vec = spectrum(X0)
         lam_v = min(lam_scale * noise_edge(s, (m, n)), float(s[min(1, s.numel() - 1)]))
-        q = rank or int(1.5 * int((s > lam_v).sum())) + 8
+        q = rank or int(1.25 * int((s > lam_v).sum())) + 8
         q = max(1, min(q, m, n))
         start = X0.T @ vec[:, :q] if m <= n else vec[:, :q]
         return lam_v, q, start
@@ -185,7 +185,7 @@ def softimpute_loop(Z: Tensor, rows: Tensor, cols: Tensor, V: Tensor, lams: list
         for _ in range(max_iters):
             Q, _ = torch.linalg.qr(Z @ V)
             B = Q.T @ Z
-            ev, Ub = torch.linalg.eigh((B @ B.T).to(torch.float64))
+            ev, Ub = torch.linalg.eigh(B @ B.T)
             S = ev.flip(0).clamp_min(0).sqrt().to(Z.dtype)
             Ub = Ub.flip(1).to(Z.dtype)
             V = (B.T @ Ub) / S.clamp_min(1e-30)
