@@ -111,11 +111,12 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # EMA warm-up: forget the random init early
         with torch.no_grad():
             for e, p in zip(ema, params, strict=True):
-                e.lerp_(p.detach(), 1 - cfg.ema_decay)
+                e.lerp_(p.detach(), 1 - decay)
         step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % 100 == 0:
             recent = sum(losses[-100:]) / 100
             log(f"step {step}/{cfg.steps} loss {recent:.4f} {time.time() - t0:.0f}s")
