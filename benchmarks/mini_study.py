@@ -1,0 +1,179 @@
+"""Science on the bundled mini model: quality gates, unlearning, revival and defenses, as JSON.
+
+    python benchmarks/mini_study.py quality   # -> benchmarks/results/mini_quality.json   (issue: foundation)
+    python benchmarks/mini_study.py unlearn   # -> benchmarks/results/unlearn_mini.json   (issue: prune)
+    python benchmarks/mini_study.py revive    # -> benchmarks/results/revive_mini.json    (issue: revive)
+    python benchmarks/mini_study.py defense   # -> benchmarks/results/defense_mini.json   (issue: obfuscate)
+
+All parts share one resumable cache (`--root`, default runs/mini-study): the original model's
+evaluation, each unlearned model and so on are computed once. Every figure is a fraction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from revival.attack import COMPLETERS
+from revival.checkpoints import atomic_write_json
+from revival.mini import world
+from revival.models import load_pipeline
+from revival.study import Study, StudySettings, family_of
+
+RESULTS = Path(__file__).parent / "results"
+CONCEPTS = [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def quality(study: Study) -> dict:
+    out: dict = {}
+    for family in ("object", "style", "attribute"):
+        per = study.evaluate("original", study.original, family)["per_concept"]
+        if family == "attribute":
+            out[family] = {"accuracy": per[world.ATTRIBUTE_WORD], "control_photo_object_accuracy": per["photo"]}
+        else:
+            out[family] = {"per_class": per, "mean": sum(per.values()) / len(per)}
+    gates = {"object_mean>=0.90": out["object"]["mean"] >= 0.90,
+             "object_min>=0.75": min(out["object"]["per_class"].values()) >= 0.75,
+             "style_mean>=0.85": out["style"]["mean"] >= 0.85,
+             "attribute>=0.85": out["attribute"]["accuracy"] >= 0.85}
+    return out | {"gates": gates}
+
+
+def unlearn(study: Study, concepts: list[str]) -> dict:
+    rows = {}
+    for c in concepts:
+        fam = family_of(c)
+        before = study.accuracy("original", study.original, c, fam)
+        state, _, info = study.unlearn(c, fam)
+        after = study.accuracy(f"{c}.unlearned", state, c, fam)
+        rows[c] = {"family": fam, "erased_before": before["target"], "erased_after": after["target"],
+                   "preserved_before": before["preserved"], "preserved_after": after["preserved"],
+                   "density": info["density"], "seconds": info["timings_s"]["total"]}
+        _log(f"{c}: {rows[c]}")
+    return {"concepts": rows}
+
+
+def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], methods: list[str]) -> dict:
+    rows, by_method = {}, {}
+    for c in concepts:
+        fam = family_of(c)
+        orig = study.accuracy("original", study.original, c, fam)
+        unlearned, _, _ = study.unlearn(c, fam)
+        unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
+        revived, info = study.revive(c, "default", unlearned)
+        rev = study.accuracy(f"{c}.revived", revived, c, fam)
+        sr = info["sign_recovery"]
+        rows[c] = {"family": fam, "acc_original": orig["target"], "acc_unlearned": unl["target"],
+                   "acc_revived": rev["target"], "preserved_original": orig["preserved"],
+                   "preserved_revived": rev["preserved"], "sign_recovery_overall": sr["overall"],
+                   "sign_recovery_retained": sr["retained"], "attack_seconds": info["timings_s"]["total"]}
+        by_method[c] = {}
+        for m in methods:
+            _, minfo = study.revive(c, f"method-{m}", unlearned, method=m)
+            by_method[c][m] = {"overall": minfo["sign_recovery"]["overall"],
+                               "retained": minfo["sign_recovery"]["retained"],
+                               "seconds": minfo["timings_s"]["total"]}
+        _log(f"{c}: {rows[c]}")
+    sweep = []
+    for c in sweep_concepts:
+        fam = family_of(c)
+        unlearned, _, _ = study.unlearn(c, fam)
+        for r in (0.2, 0.4, 0.6, 0.8, 1.0):
+            st, info = study.revive(c, f"top{r:g}", unlearned, top_ratio=r)
+            acc = study.accuracy(f"{c}.revived-top{r:g}", st, c, fam)
+            sweep.append({"concept": c, "top_ratio": r, "acc_revived": acc["target"],
+                          "preserved_revived": acc["preserved"],
+                          "sign_recovery_retained": info["sign_recovery"]["retained"]})
+            _log(f"sweep {sweep[-1]}")
+    n = len(rows)
+    mean = {k: sum(r[k] for r in rows.values()) / n for k in
+            ("acc_original", "acc_unlearned", "acc_revived", "preserved_revived", "sign_recovery_overall",
+             "sign_recovery_retained")}
+    mean["revived_over_original"] = mean["acc_revived"] / mean["acc_original"] if mean["acc_original"] else None
+    return {"concepts": rows, "mean": mean, "sign_recovery_by_method": by_method, "top_ratio_sweep": sweep}
+
+
+def defense(study: Study, concepts: list[str], scales: list[float], locators: list[str],
+            own: list[tuple[str, dict]]) -> dict:
+    rows = []
+    for c in concepts:
+        fam = family_of(c)
+        unlearned, masks, _ = study.unlearn(c, fam)
+        unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
+        revived, info = study.revive(c, "default", unlearned)
+        rev = study.accuracy(f"{c}.revived", revived, c, fam)
+        rows.append({"concept": c, "defense": "none", "scale": 0.0, "locator": "zeros", "erased": unl["target"],
+                     "preserved": unl["preserved"], "revived": rev["target"], "precision": 1.0, "recall": 1.0,
+                     "auroc": 1.0})
+        configs = [("gaussian", s, {}) for s in scales] + [(d, 1.0, p) for d, p in own]
+        for d, s, p in configs:
+            for loc in locators:
+                defended, attacked, tinfo = study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
+                tag = f"{d}-{s:g}" + "".join(f"-{k}{v}" for k, v in sorted(p.items()))
+                dacc = study.accuracy(f"{c}.defended-{tag}", defended, c, fam)
+                aacc = study.accuracy(f"{c}.attacked-{tag}-{loc}", attacked, c, fam)
+                m = tinfo["metrics"]
+                rows.append({"concept": c, "defense": d, "scale": s, "params": p, "locator": loc,
+                             "erased": dacc["target"], "preserved": dacc["preserved"], "revived": aacc["target"],
+                             "preserved_after_attack": aacc["preserved"], "precision": m["precision"],
+                             "recall": m["recall"], "auroc": m["auroc"], "restoration": m.get("restoration")})
+                _log(f"defense {rows[-1]}")
+    return {"rows": rows}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=["quality", "unlearn", "revive", "defense"])
+    ap.add_argument("--root", default="runs/mini-study")
+    ap.add_argument("--concepts", nargs="*", default=CONCEPTS)
+    ap.add_argument("--sweep-concepts", nargs="*", default=["star", "neon", "cage"])
+    ap.add_argument("--methods", nargs="*", default=COMPLETERS.names())
+    ap.add_argument("--scales", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
+    ap.add_argument("--locators", nargs="*", default=["global_bottom", "row_outlier", "residual", "neuron"])
+    ap.add_argument("--n-eval", type=int, default=32)
+    ap.add_argument("--eval-steps", type=int, default=20)
+    ap.add_argument("--skill-ratio", type=float, default=0.02)
+    ap.add_argument("--timesteps", type=int, default=10)
+    ap.add_argument("--hook", default="ffn2")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None, help="result JSON (default: benchmarks/results/<part>_mini.json)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, skill_ratio=args.skill_ratio,
+                             timesteps=args.timesteps, hook=args.hook)
+    study = Study(load_pipeline("mini"), Path(args.root) / f"{args.hook}-sr{args.skill_ratio:g}-T{args.timesteps}",
+                  settings, log=_log)
+    t0 = time.time()
+    if args.part == "quality":
+        body, name = quality(study), "mini_quality.json"
+    elif args.part == "unlearn":
+        body, name = unlearn(study, args.concepts), "unlearn_mini.json"
+    elif args.part == "revive":
+        body, name = revive_part(study, args.concepts, args.sweep_concepts, args.methods), "revive_mini.json"
+    else:
+        body, name = defense(study, args.concepts, args.scales, args.locators,
+                             [("neuron", {}), ("decoy", {"fill": "lowrank"})]), "defense_mini.json"
+    training = json.loads((Path(study.pipe.config._name_or_path) / "training.json").read_text()) \
+        if (Path(study.pipe.config._name_or_path) / "training.json").exists() else None
+    result = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "settings": study.settings_dict(),
+              "model": {"name": "mini", "training": training}, **body,
+              "wall_s": round(time.time() - t0, 1), "threads": args.threads}
+    out = Path(args.out) if args.out else RESULTS / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(result, out)
+    _log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
