@@ -42,6 +42,7 @@ class StudySettings:
     top_ratio: float = 0.6
     magnitude: str = "nms"
     batch_size: int = 64
+    precision: str = "bf16"  # denoiser autocast during evaluation: "bf16" (about 2x faster on CPU) or "fp32"
     extra: dict = field(default_factory=dict)
 
 
@@ -93,7 +94,7 @@ class Study:
         self.log(f"evaluate {key} ({family})")
         self._load(state)
         ev = evaluate_family(self.pipe, family, self.s.n_eval, self.s.seed, self.s.eval_steps, self.s.guidance,
-                             self.s.batch_size)
+                             self.s.batch_size, autocast=torch.bfloat16 if self.s.precision == "bf16" else None)
         self._load(self.original)
         tmp = npz.with_name(npz.stem + ".tmp.npz")
         np.savez_compressed(tmp, **ev.images)

@@ -18,16 +18,23 @@ def generate(
     guidance_scale: float = 4.0,
     batch_size: int = 64,
     progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Images (N, H, W, 3) uint8, image i drawn from a generator seeded with seeds[i]."""
+    """Images (N, H, W, 3) uint8, image i drawn from a generator seeded with seeds[i].
+
+    `autocast` (e.g. torch.bfloat16) runs the denoiser under mixed precision: about 2x faster on
+    CPUs with AMX/AVX512-BF16; the same setting gives the same images across model stages.
+    """
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), disable=not progress, desc="generate", unit="batch"):
         ps, ss = list(prompts[i : i + batch_size]), seeds[i : i + batch_size]
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in ss]
-        imgs = pipe(prompt=ps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                    generator=gens, output_type="np").images
+        device = getattr(pipe, "device", torch.device("cpu"))
+        with torch.autocast(torch.device(device).type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            imgs = pipe(prompt=ps, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                        generator=gens, output_type="np").images
         out.append((np.clip(np.asarray(imgs), 0, 1) * 255).round().astype(np.uint8))
     return np.concatenate(out) if out else np.zeros((0, 1, 1, 3), np.uint8)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from revival.errors import RevivalError
 from revival.evaluate.generate import generate
@@ -109,6 +110,7 @@ def evaluate_family(
     batch_size: int = 64,
     evaluator: MiniEvaluator | None = None,
     progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> FamilyEval:
     """Generate `n_per_concept` images of every concept of `family` (image i: seed + i) and score them."""
     fam = FAMILIES.get(family)
@@ -118,7 +120,8 @@ def evaluate_family(
     seeds = [seed + i for i in range(n_per_concept)]
     prompts = {c: fam.prompts(c, n_per_concept) for c in fam.concepts}
     flat = [p for c in fam.concepts for p in prompts[c]]
-    images = generate(pipe, flat, seeds * len(fam.concepts), steps, guidance, batch_size, progress=progress)
+    images = generate(pipe, flat, seeds * len(fam.concepts), steps, guidance, batch_size, progress=progress,
+                      autocast=autocast)
     per_image = {c: images[k * n_per_concept : (k + 1) * n_per_concept] for k, c in enumerate(fam.concepts)}
     per_concept = {}
     for c in fam.concepts:
