@@ -21,6 +21,8 @@ and among the top 60% by |completed value| (retained), pooled over matrices.
 runs on the first `--paper-per-shape` matrices of each shape; the other matrices' paper times are
 extrapolated as (seconds per step measured on that shape) x (steps measured on that shape), and
 marked `measured: false`. `structured` runs on the same subset. Other methods run on all 16.
+Side runs for item 9: `--no-side` (structured = MNAR hole filling alone) and `--side-coupling 0.5`
+(side rows that do share the column factors), each saved under its own `--out`.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/attack_speed.py --threads 1
 """
@@ -98,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paper-per-shape", type=int, default=1, help="matrices per shape on which paper/structured run")
     p.add_argument("--paper-max-iters", type=int, default=500, help="cap on paper steps (500 = faithful)")
     p.add_argument("--side-coupling", type=float, default=0.0, help="ff.net.0 <-> ff.net.2 coupling (see docstring)")
+    p.add_argument("--no-side", action="store_true", help="structured without side rows (MNAR hole filling only)")
     p.add_argument("--top-ratio", type=float, default=0.6)
     p.add_argument("--out", default="benchmarks/results/attack_speed.json")
     return p.parse_args(argv)
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
             if name in SUBSET_METHODS and not in_subset:
                 continue
             params = {"max_iters": args.paper_max_iters} if name == "paper" else {}
-            if name == "structured":
+            if name == "structured" and not args.no_side:
                 params["side"] = side_features(W0, n)
             stats: dict = {}
             t0 = time.perf_counter()
