@@ -121,3 +121,25 @@ def test_non_2d_layers_are_skipped_with_a_note(folders, tmp_path, capsys):
     notes = json.loads((out / "result.json").read_text())["notes"]
     assert any("bias" in n and "not a 2-D weight" in n for n in notes)
     assert "note: skipped" in capsys.readouterr().err
+
+
+
+def test_revive_reports_locator_quality_with_masks(tmp_path):
+    """--masks (evaluation only) adds precision/recall/AUROC of the locator to result.json."""
+    from revival.checkpoints import load_checkpoint, save_unet_folder, select_layers
+
+    unet = tiny_unet()
+    original = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    pruned = prune(original, frac=0.05)
+    masks = {n: (pruned[n] == 0) & (original[n] != 0) for n in select_layers(original, "ffn2").names}
+    save_unet_folder(pruned, dict(unet.config), tmp_path / "unet")
+    save_file({k: v.to(torch.uint8) for k, v in masks.items()}, str(tmp_path / "masks.safetensors"))
+    out = tmp_path / "rev"
+    assert main(["revive", "--unet", str(tmp_path / "unet"), "--out", str(out), "--masks",
+                 str(tmp_path / "masks.safetensors"), "--locate", "global_bottom", "--locate-param", "ratio=0.05"]) == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["config"]["locator_params"] == {"ratio": 0.05}
+    for key in ("precision", "recall", "auroc"):
+        assert 0 <= rec["locator"][key] <= 1
+    assert rec["locator"]["recall"] > 0.5  # exact zeros are the smallest magnitudes
+    assert load_checkpoint(out).kind == "unet_folder"

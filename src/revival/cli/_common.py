@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 
@@ -30,3 +31,14 @@ def add_sampling_args(p: argparse.ArgumentParser, steps: int = 25, guidance: flo
 def command_line() -> str:
     """The command line as typed, for result JSON."""
     return "revival " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """`key=value` with value parsed as JSON when possible (numbers, true/false), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from revival.checkpoints import atomic_write_json, load_checkpoint, save_checkpoint
-from revival.cli._common import command_line
+from revival.cli._common import command_line, key_value
 from revival.defend import DEFENSES, load_masks, obfuscate
 from revival.defend.obfuscate import SCOPES
 from revival.results import base_result, prepare_out_dir
-
-
-def _param(text: str) -> tuple[str, object]:
-    """`key=value` with value parsed as JSON when possible (numbers, true/false), else a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="surviving weights the fill statistics come from (default %(default)s)")
     p.add_argument("--scale", type=float, default=1.0, help="multiplies the fill's spread, > 0 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
+    p.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="extra defense parameter, repeatable (e.g. decoys=2, gamma=0.5)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow a .pt/.ckpt checkpoint (read with torch.load(weights_only=True))")

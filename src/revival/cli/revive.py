@@ -11,10 +11,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from revival.attack import COMPLETERS, DEFAULT_METHOD, LOCATORS, MAGNITUDES, revive
+from revival.attack.adaptive_locate import locate_with_scores
 from revival.attack.magnitudes import NEEDS_REFERENCE
-from revival.checkpoints import LAYER_PRESETS, atomic_write_json, load_checkpoint, save_checkpoint
-from revival.cli._common import command_line
+from revival.checkpoints import LAYER_PRESETS, atomic_write_json, load_checkpoint, save_checkpoint, select_layers
+from revival.cli._common import command_line, key_value
+from revival.defend.masks import load_masks, match_masks
 from revival.errors import RevivalError
+from revival.evaluate.locator_metrics import locator_report
 from revival.models import resolve_model_path
 from revival.results import base_result, prepare_out_dir
 
@@ -37,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"preset ({', '.join(LAYER_PRESETS)}) or glob over parameter names (default %(default)s)")
     p.add_argument("--locate", default="zeros", choices=LOCATORS.names(),
                    help="how missing entries are found (default %(default)s)")
+    p.add_argument("--locate-param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="locator parameter, repeatable (e.g. ratio=0.02, scale=1.0)")
+    p.add_argument("--masks", default=None,
+                   help="true pruning masks (masks.safetensors), for evaluation only: adds the locator's precision, "
+                   "recall and AUROC to result.json; the attack itself never reads them")
     p.add_argument("--seed", type=int, default=0, help="seed of the magnitude sampling (default %(default)s)")
     p.add_argument("--device", default=None, help="torch device for the completion (default: cuda if available)")
     p.add_argument("--reference", default=None,
@@ -65,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.unet, allow_pickle=args.allow_pickle)
     ref_path = _reference_path(args.reference) if args.reference else None
     reference = load_checkpoint(ref_path, allow_pickle=args.allow_pickle).state_dict if ref_path else None
+    locate_params = dict(args.locate_param)
+    masks = match_masks(ckpt.state_dict, load_masks(args.masks), source=args.masks) if args.masks else None
     bar: list[tqdm] = []  # created once the input is validated, so errors stay one line
 
     def progress(done: int, total: int) -> None:
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = revive(ckpt.state_dict, layers=args.layers, locator=args.locate, method=args.method,
                      top_ratio=args.top_ratio, magnitude=args.magnitude, seed=args.seed, reference=reference,
-                     device=args.device, progress=progress)
+                     device=args.device, locator_params=locate_params, progress=progress)
     finally:
         for b in bar:
             b.close()
@@ -94,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     result["notes"] = res.notes
     if res.sign_recovery is not None:
         result["sign_recovery"] = res.sign_recovery
+    if masks is not None:
+        weights = {n: ckpt.state_dict[n].float() for n in select_layers(ckpt.state_dict, args.layers).names}
+        located, scores = locate_with_scores(args.locate, weights, **locate_params)
+        result["locator"] = locator_report(weights, located, scores, masks)
     atomic_write_json(result, tmp / "result.json")
     if out.exists():
         shutil.rmtree(out)
