@@ -17,7 +17,7 @@ $(BIN)/revival: pyproject.toml constraints.txt
 setup: $(BIN)/revival
 
 demo: setup
-	$(BIN)/revival generate --model mini --prompt "a star in a desert" -n 16 --seed 0 --out runs/demo-grid.png
+	$(BIN)/revival demo
 
 test: setup
 	$(BIN)/python -m pytest

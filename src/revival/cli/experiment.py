@@ -1,0 +1,178 @@
+"""`revival experiment NAME`: the paper's research questions (rq1-rq4) as named, resumable runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from revival.checkpoints import atomic_write_json, atomic_write_text, find_unet_folder, load_checkpoint
+from revival.cli._common import command_line
+from revival.defend import load_masks
+from revival.errors import RevivalError
+from revival.evaluate.mini_eval import resolve_concept
+from revival.experiments import (
+    EXPERIMENTS,
+    ExperimentConfig,
+    config_from_dict,
+    config_to_dict,
+    quick_config,
+    run_experiment,
+)
+from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
+from revival.mini.pipeline import MiniPipeline
+from revival.models import load_pipeline, resolve_model_path
+from revival.report.html import render_report
+from revival.results import base_result, describe_input, prepare_out_dir
+from revival.study import Study
+from revival.unlearn.prompts import FAMILY_NAMES
+
+RUN_FILE = "experiment-run.json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    names = ", ".join(EXPERIMENTS.names())
+    p = sub.add_parser(
+        "experiment", help=f"run one of the paper's research questions ({names})",
+        description="The paper's research questions as named runs. " + " ".join(
+            f"{e.name}: {e.question}" for e in map(EXPERIMENTS.get, EXPERIMENTS.names()))
+        + " Each writes OUT/result.json, OUT/NAME.png, OUT/findings.txt (verdicts computed from the numbers with "
+        "the thresholds written beside them) and OUT/report.html. On a Stable Diffusion folder only rq3 (weight "
+        "space) runs: give --unet UNLEARNED --masks MASKS from `revival prune`, or --concepts to prune first.")
+    p.add_argument("name", metavar="NAME", help=f"experiment: {names}")
+    p.add_argument("--model", default="mini", help="`mini` (bundled) or a local diffusers pipeline folder")
+    p.add_argument("--out", default=None, help="output folder (default runs/NAME-YYYYmmdd-HHMMSS)")
+    p.add_argument("--quick", action="store_true", help="fewer, shorter generations (a smoke run)")
+    p.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
+    p.add_argument("--concepts", nargs="+", default=None, metavar="WORD",
+                   help="concepts to erase (mini default: star neon cage)")
+    p.add_argument("--family", choices=FAMILY_NAMES, default=None,
+                   help="prompt family for pruning (inferred from the word on the mini model)")
+    p.add_argument("--unet", default=None, help="rq3: an unlearned checkpoint (with --masks) instead of pruning")
+    p.add_argument("--masks", default=None, help="rq3: masks.safetensors of --unet (True = pruned)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.set_defaults(func=run)
+
+
+def is_mini(model_path: Path) -> bool:
+    """True when the folder holds the bundled mini pipeline (whose evaluators ship with revival)."""
+    return json.loads((model_path / "model_index.json").read_text()).get("_class_name") == MiniPipeline.__name__
+
+
+def check_mini(model: str, what: str) -> Path:
+    """The model folder; a one-line error when it is not a mini pipeline."""
+    path = resolve_model_path(model)
+    if not is_mini(path):
+        raise RevivalError(f"{path}: `revival {what}` measures generated images with the mini-world evaluators, "
+                           "which apply to the mini model only; use --model mini")
+    return path
+
+
+def tqdm_progress(bar: tqdm):
+    """A (done, planned, label) callback that drives `bar`."""
+    def update(done: int, total: int, label: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(label, refresh=False)
+        bar.refresh()
+    return update
+
+
+def _sd_error(name: str, path: Path) -> RevivalError:
+    return RevivalError(
+        f"{name} measures generated images: on {path} (not the mini model) it needs the Stable Diffusion evaluators "
+        "of revival.evaluate.sd_evaluators (a torchvision ResNet-50 weights file for objects, a local CLIP folder for "
+        "styles, NudeNet for nudity), which `revival experiment` does not wire in yet; run rq3 (weight space) on "
+        "this model, or use --model mini")
+
+
+def _given(args: argparse.Namespace) -> dict | None:
+    if not args.masks and not args.unet:
+        return None
+    if not (args.masks and args.unet):
+        raise RevivalError("--unet and --masks go together: the unlearned checkpoint and its masks file")
+    state = load_checkpoint(args.unet).state_dict
+    label = Path(args.unet).stem if Path(args.unet).is_file() else Path(args.unet).name
+    return {label: (state, load_masks(args.masks))}
+
+
+def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
+    concepts = args.concepts
+    if mini and concepts:
+        concepts = [resolve_concept(c, args.family)[0] for c in concepts]
+    base = quick_config() if args.quick else ExperimentConfig()
+    kw = {"family": args.family or (None if mini else "object")}
+    if concepts:
+        kw["concepts"] = tuple(concepts)
+    return config_from_dict(ExperimentConfig, {**config_to_dict(base), **kw})
+
+
+def _findings_text(result: dict) -> str:
+    lines = [result["title"], f"Question: {result['question']}", ""]
+    for f in result["findings"]:
+        lines.append(f"- [{f['verdict'] or 'note'}] {f['title']}: {f['text']}")
+    lines += ["", "Thresholds: " + ", ".join(f"{k}={v:g}" for k, v in result["thresholds"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    exp = EXPERIMENTS.get(args.name)
+    model_path = resolve_model_path(args.model)
+    mini = is_mini(model_path)
+    if exp.needs_images and not mini:
+        raise _sd_error(exp.name, model_path)
+    if exp.needs_images and (args.unet or args.masks):
+        raise RevivalError(f"{exp.name} prunes the model itself: --unet/--masks apply to rq3 only")
+    given = _given(args)
+    if not mini and given is None and not args.concepts:
+        raise RevivalError(f"{exp.name} on {model_path} needs --unet UNLEARNED --masks MASKS (from `revival prune`), "
+                           "or --concepts WORD [--family F] to prune first")
+    unet_file = find_unet_folder(model_path)
+    model = describe_input(unet_file or model_path)
+    if args.resume:
+        if args.out or args.quick or args.concepts:
+            raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick or "
+                               "--concepts with it")
+        out = Path(args.resume)
+        if not (out / RUN_FILE).is_file():
+            raise RevivalError(f"{out}: not an experiment run folder ({RUN_FILE} is missing)")
+        saved = json.loads((out / RUN_FILE).read_text())
+        if saved["name"] != exp.name or saved["model"].get("sha256") != model.get("sha256"):
+            raise RevivalError(f"{out}: holds a {saved['name']} run on other model weights; start a new run")
+        config = config_from_dict(ExperimentConfig, saved["config"])
+    else:
+        config = _config(args, mini)
+        out = prepare_out_dir(Path(args.out) if args.out else Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S"),
+                              overwrite=args.overwrite)
+        atomic_write_json({"name": exp.name, "config": config_to_dict(config), "model": model}, out / RUN_FILE)
+    study = None
+    if given is None:
+        study = Study(load_pipeline(args.model, device=args.device), out / "stages", config.study)
+    try:
+        with tqdm(desc=exp.name, unit="step", dynamic_ncols=True) as bar:
+            result = run_experiment(exp.name, study, config, given, progress=tqdm_progress(bar))
+    except KeyboardInterrupt:
+        print(f"revival experiment: interrupted; finished stages are kept: continue with "
+              f"`revival experiment {exp.name} --model {args.model} --resume {out}`", file=sys.stderr)
+        return 130
+    inputs = {"model": model_path, "unet": args.unet, "masks": args.masks,
+              "evaluator": EVALUATOR_PATH if exp.needs_images else None}
+    result = {**base_result(command_line(), config_to_dict(config), inputs), **result, "resumed": bool(args.resume)}
+    plot = exp.plot(result["figures"], out / f"{exp.name}.png")
+    atomic_write_text(_findings_text(result), out / "findings.txt")
+    result["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
+    result["outputs"] = {"plot": plot.name, "findings": "findings.txt", "report": "report.html"}
+    report = {**result, "story": result["question"], **{k: result["figures"][k] for k in
+                                                        ("accuracy_by_stage", "preserved_by_stage")
+                                                        if k in result["figures"]}}
+    render_report(report, {}, {f"{exp.title} (see findings.txt for the numbers)": plot}, out / "report.html")
+    atomic_write_json(result, out / "result.json")
+    print(_findings_text(result), end="")
+    print(f"wrote {out / 'result.json'}, {plot}, {out / 'findings.txt'}, {out / 'report.html'}")
+    return 0
