@@ -88,9 +88,10 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
     for c in sweep_concepts:
         fam = family_of(c)
         unlearned, _, _ = study.unlearn(c, fam)
-        for r in (0.2, 0.4, 0.6, 0.8, 1.0):
-            st, info = study.revive(c, f"top{r:g}", unlearned, top_ratio=r)
-            acc = study.accuracy(f"{c}.revived-top{r:g}", st, c, fam)
+        for r in (0.2, 0.4, 0.6, 0.8):
+            default = r == study.s.top_ratio  # the main run already is this point of the sweep
+            st, info = study.revive(c, "default" if default else f"top{r:g}", unlearned, top_ratio=r)
+            acc = study.accuracy(f"{c}.revived" if default else f"{c}.revived-top{r:g}", st, c, fam)
             sweep.append({"concept": c, "top_ratio": r, "acc_revived": acc["target"],
                           "preserved_revived": acc["preserved"],
                           "sign_recovery_retained": info["sign_recovery"]["retained"]})
@@ -104,7 +105,9 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
 
 
 def defense(study: Study, concepts: list[str], scales: list[float], locators: list[str],
-            own: list[tuple[str, dict]]) -> dict:
+            own: list[tuple[str, dict]], gen_locators: list[str]) -> dict:
+    """Rows per concept x defense x locator; images are generated after the attacks of `gen_locators` only
+    (the others get weight-space figures and `revived: null`), to fit the CPU budget."""
     rows = []
     for c in concepts:
         fam = family_of(c)
@@ -121,7 +124,8 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
                 defended, attacked, tinfo = study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
                 tag = f"{d}-{s:g}" + "".join(f"-{k}{v}" for k, v in sorted(p.items()))
                 dacc = study.accuracy(f"{c}.defended-{tag}", defended, c, fam)
-                aacc = study.accuracy(f"{c}.attacked-{tag}-{loc}", attacked, c, fam)
+                aacc = (study.accuracy(f"{c}.attacked-{tag}-{loc}", attacked, c, fam) if loc in gen_locators
+                        else {"target": None, "preserved": None})
                 m = tinfo["metrics"]
                 rows.append({"concept": c, "defense": d, "scale": s, "params": p, "locator": loc,
                              "erased": dacc["target"], "preserved": dacc["preserved"], "revived": aacc["target"],
@@ -140,6 +144,8 @@ def main() -> int:
     ap.add_argument("--methods", nargs="*", default=COMPLETERS.names())
     ap.add_argument("--scales", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
     ap.add_argument("--locators", nargs="*", default=["global_bottom", "row_outlier", "residual", "neuron"])
+    ap.add_argument("--gen-locators", nargs="*", default=["neuron"],
+                    help="locators whose attacks are evaluated by generation (others: weight space only)")
     ap.add_argument("--n-eval", type=int, default=32)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--skill-ratio", type=float, default=0.02)
@@ -162,7 +168,7 @@ def main() -> int:
         body, name = revive_part(study, args.concepts, args.sweep_concepts, args.methods), "revive_mini.json"
     else:
         body, name = defense(study, args.concepts, args.scales, args.locators,
-                             [("neuron", {}), ("decoy", {"fill": "lowrank"})]), "defense_mini.json"
+                             [("neuron", {}), ("decoy", {"fill": "lowrank"})], args.gen_locators), "defense_mini.json"
     training = json.loads((Path(study.pipe.config._name_or_path) / "training.json").read_text()) \
         if (Path(study.pipe.config._name_or_path) / "training.json").exists() else None
     result = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "settings": study.settings_dict(),
