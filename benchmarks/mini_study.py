@@ -4,6 +4,7 @@
     python benchmarks/mini_study.py unlearn   # -> benchmarks/results/unlearn_mini.json   (issue: prune)
     python benchmarks/mini_study.py revive    # -> benchmarks/results/revive_mini.json    (issue: revive)
     python benchmarks/mini_study.py defense   # -> benchmarks/results/defense_mini.json   (issue: obfuscate)
+    python benchmarks/mini_study.py plot      # -> the sweep and trade-off PNGs beside those JSON files
 
 All parts share one resumable cache (`--root`, default runs/mini-study): the original model's
 evaluation, each unlearned model and so on are computed once. Every figure is a fraction.
@@ -135,7 +136,35 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
     return {"rows": rows}
 
 
+def plots() -> list[Path]:
+    """Render the top_ratio sweep and the defense trade-off from the saved JSON files."""
+    from revival.report.plots import plot_defense_tradeoff, plot_top_ratio_sweep
+
+    written = []
+    rev = RESULTS / "revive_mini.json"
+    if rev.exists():
+        sweep: dict[str, list] = {}
+        for row in json.loads(rev.read_text())["top_ratio_sweep"]:
+            sweep.setdefault(row["concept"], []).append({"top_ratio": row["top_ratio"],
+                                                          "sign_recovery_retained": row["sign_recovery_retained"],
+                                                          "revived_accuracy": row["acc_revived"]})
+        written.append(plot_top_ratio_sweep(sweep, RESULTS / "revive_mini_top_ratio.png"))
+    dfn = RESULTS / "defense_mini.json"
+    if dfn.exists():
+        points = [{"defense": r["defense"], "scale": r["scale"], "revival_success": r["revived"],
+                   "preserved_accuracy": r["preserved"], "concept": r["concept"]}
+                  for r in json.loads(dfn.read_text())["rows"] if r["revived"] is not None]
+        for concept in sorted({p["concept"] for p in points}):
+            mine = [{k: v for k, v in p.items() if k != "concept"} for p in points if p["concept"] == concept]
+            written.append(plot_defense_tradeoff(mine, RESULTS / f"defense_mini_tradeoff_{concept}.png"))
+    return written
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["plot"]:
+        for path in plots():
+            _log(f"wrote {path}")
+        return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["quality", "unlearn", "revive", "defense"])
     ap.add_argument("--root", default="runs/mini-study")
