@@ -46,9 +46,8 @@ from revival.report.experiment_plots import (
     gaussian_tradeoff_figure,
     locator_auroc_figure,
     magnitude_rules_figure,
-    save_png,
 )
-from revival.report.plots import plot_accuracy_by_stage
+from revival.report.plots import plot_accuracy_by_stage, save_png
 from revival.study import Study, StudySettings, family_of
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps planned, label of the step starting)

@@ -10,24 +10,10 @@ Input schemas (fractions in [0, 1]):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from matplotlib import colormaps, ticker
 from matplotlib.figure import Figure
-
-from revival.report.plots import PNG_METADATA
-
-
-def save_png(fig: Figure, out: str | Path) -> Path:
-    """Write the figure as PNG atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata=PNG_METADATA)
-    os.replace(tmp, out)
-    return out
 
 
 def _percent_axis(axis) -> None:

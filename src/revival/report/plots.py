@@ -37,7 +37,7 @@ STAGE_COLORS = {"original": "#4c72b0", "unlearned": "#c44e52", "revived": "#dd84
 PNG_METADATA = {"Software": None}  # no matplotlib version in the bytes: same inputs, same file
 
 
-def _save(fig: Figure, out: str | Path) -> Path:
+def save_png(fig: Figure, out: str | Path) -> Path:
     """Write the figure as PNG atomically."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -181,19 +181,19 @@ def defense_tradeoff_figure(points: Sequence[Mapping],
 
 def plot_accuracy_by_stage(accuracy: Mapping[str, Mapping[str, float | None]], out: str | Path, **kw) -> Path:
     """`accuracy_by_stage_figure` written to `out` as PNG."""
-    return _save(accuracy_by_stage_figure(accuracy, **kw), out)
+    return save_png(accuracy_by_stage_figure(accuracy, **kw), out)
 
 
 def plot_sign_recovery(sign_recovery: Mapping, out: str | Path, **kw) -> Path:
     """`sign_recovery_figure` written to `out` as PNG."""
-    return _save(sign_recovery_figure(sign_recovery, **kw), out)
+    return save_png(sign_recovery_figure(sign_recovery, **kw), out)
 
 
 def plot_top_ratio_sweep(sweep: Mapping[str, Sequence[Mapping]], out: str | Path, **kw) -> Path:
     """`top_ratio_sweep_figure` written to `out` as PNG."""
-    return _save(top_ratio_sweep_figure(sweep, **kw), out)
+    return save_png(top_ratio_sweep_figure(sweep, **kw), out)
 
 
 def plot_defense_tradeoff(points: Sequence[Mapping], out: str | Path, **kw) -> Path:
     """`defense_tradeoff_figure` written to `out` as PNG."""
-    return _save(defense_tradeoff_figure(points, **kw), out)
+    return save_png(defense_tradeoff_figure(points, **kw), out)
