@@ -106,9 +106,14 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
 
 
 def defense(study: Study, concepts: list[str], scales: list[float], locators: list[str],
-            own: list[tuple[str, dict]], gen_locators: list[str]) -> dict:
-    """Rows per concept x defense x locator; images are generated after the attacks of `gen_locators` only
-    (the others get weight-space figures and `revived: null`), to fit the CPU budget."""
+            own: list[tuple[str, dict]], gen_locators: list[str], gen_all_families: list[str]) -> dict:
+    """Rows per concept x defense x locator. Images are generated after the attack of the best locator
+    of each defense (highest restoration, as in `revival demo`), of every locator named in
+    `gen_locators`, and of every locator for concepts of `gen_all_families`; the other rows get
+    weight-space figures and `revived: null`, to fit the CPU budget."""
+    from revival.defend.study import restoration
+    from revival.experiments import best_locator
+
     rows = []
     for c in concepts:
         fam = family_of(c)
@@ -116,22 +121,27 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
         unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
         revived, info = study.revive(c, "default", unlearned)
         rev = study.accuracy(f"{c}.revived", revived, c, fam)
-        rows.append({"concept": c, "defense": "none", "scale": 0.0, "locator": "zeros", "erased": unl["target"],
-                     "preserved": unl["preserved"], "revived": rev["target"], "precision": 1.0, "recall": 1.0,
-                     "auroc": 1.0})
+        rows.append({"concept": c, "defense": "none", "scale": 0.0, "params": {}, "locator": "zeros",
+                     "erased": unl["target"], "preserved": unl["preserved"], "revived": rev["target"],
+                     "preserved_after_attack": rev["preserved"], "precision": 1.0, "recall": 1.0, "auroc": 1.0,
+                     "restoration": restoration(revived, study.original, masks), "best_locator": True})
         configs = [("gaussian", s, {}) for s in scales] + [(d, 1.0, p) for d, p in own]
         for d, s, p in configs:
-            for loc in locators:
-                defended, attacked, tinfo = study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
-                tag = f"{d}-{s:g}" + "".join(f"-{k}{v}" for k, v in sorted(p.items()))
+            tag = f"{d}-{s:g}" + "".join(f"-{k}{v}" for k, v in sorted(p.items()))
+            trials = {loc: study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
+                      for loc in locators}
+            best, _ = best_locator({loc: t[2]["metrics"] for loc, t in trials.items()})
+            for loc, (defended, attacked, tinfo) in trials.items():
                 dacc = study.accuracy(f"{c}.defended-{tag}", defended, c, fam)
-                aacc = (study.accuracy(f"{c}.attacked-{tag}-{loc}", attacked, c, fam) if loc in gen_locators
+                generate = loc == best or loc in gen_locators or fam in gen_all_families
+                aacc = (study.accuracy(f"{c}.attacked-{tag}-{loc}{study.budget_tag()}", attacked, c, fam) if generate
                         else {"target": None, "preserved": None})
                 m = tinfo["metrics"]
                 rows.append({"concept": c, "defense": d, "scale": s, "params": p, "locator": loc,
                              "erased": dacc["target"], "preserved": dacc["preserved"], "revived": aacc["target"],
                              "preserved_after_attack": aacc["preserved"], "precision": m["precision"],
-                             "recall": m["recall"], "auroc": m["auroc"], "restoration": m.get("restoration")})
+                             "recall": m["recall"], "auroc": m["auroc"], "restoration": m.get("restoration"),
+                             "best_locator": loc == best})
                 _log(f"defense {rows[-1]}")
     return {"rows": rows}
 
@@ -173,8 +183,13 @@ def main() -> int:
     ap.add_argument("--methods", nargs="*", default=COMPLETERS.names())
     ap.add_argument("--scales", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
     ap.add_argument("--locators", nargs="*", default=["global_bottom", "row_outlier", "residual", "neuron"])
-    ap.add_argument("--gen-locators", nargs="*", default=["neuron"],
-                    help="locators whose attacks are evaluated by generation (others: weight space only)")
+    ap.add_argument("--gen-locators", nargs="*", default=[],
+                    help="locators whose attacks are always evaluated by generation (besides each defense's best)")
+    ap.add_argument("--gen-all-families", nargs="*", default=["style", "attribute"],
+                    help="concept families for which every locator's attack is evaluated by generation")
+    ap.add_argument("--locator-ratio", type=float, default=None,
+                    help="adaptive locators' budget (default 0.02, the paper's 'global 0.02 bottom'); an attacker "
+                         "who knows the unlearning's skill_ratio sets it to that")
     ap.add_argument("--n-eval", type=int, default=32)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--skill-ratio", type=float, default=0.02)
@@ -185,7 +200,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, skill_ratio=args.skill_ratio,
-                             timesteps=args.timesteps, hook=args.hook)
+                             timesteps=args.timesteps, hook=args.hook,
+                             locator_ratio=args.locator_ratio)
     study = Study(load_pipeline("mini"), Path(args.root) / f"{args.hook}-sr{args.skill_ratio:g}-T{args.timesteps}",
                   settings, log=_log)
     t0 = time.time()
@@ -197,7 +213,8 @@ def main() -> int:
         body, name = revive_part(study, args.concepts, args.sweep_concepts, args.methods), "revive_mini.json"
     else:
         body, name = defense(study, args.concepts, args.scales, args.locators,
-                             [("neuron", {}), ("decoy", {"fill": "lowrank"})], args.gen_locators), "defense_mini.json"
+                             [("neuron", {}), ("decoy", {"fill": "lowrank"})], args.gen_locators,
+                             args.gen_all_families), "defense_mini.json"
     training = json.loads((Path(study.pipe.config._name_or_path) / "training.json").read_text()) \
         if (Path(study.pipe.config._name_or_path) / "training.json").exists() else None
     result = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "settings": study.settings_dict(),

@@ -134,3 +134,14 @@ def test_cli_rq3_on_the_shipped_model_and_resume(tmp_path, capsys):
     again = json.loads((out / "result.json").read_text())
     assert again["figures"] == first["figures"] and again["resumed"] is True
     assert main(["experiment", "rq1", "--model", str(model), "--resume", str(out)]) == 2  # a rq3 run is no rq1 run
+
+
+def test_cli_skill_ratio_defaults_and_validation(tmp_path, capsys):
+    model = shutil.copytree(MINI_PATH, tmp_path / "mini")
+    out = tmp_path / "rq3"
+    args = ["experiment", "rq3", "--model", str(model), "--quick", "--concepts", "star", "--out", str(out)]
+    assert main([*args, "--skill-ratio", "1.5"]) == 2
+    assert "--skill-ratio must be in (0, 1)" in capsys.readouterr().err
+    assert main([*args, "--locator-ratio", "0.05"]) == 0, capsys.readouterr().err
+    study = json.loads((out / "result.json").read_text())["config"]["study"]
+    assert study["skill_ratio"] == 0.2 and study["locator_ratio"] == 0.05  # mini default: the erasing setting

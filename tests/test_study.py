@@ -26,3 +26,16 @@ def test_study_stages_cache_and_resume(random_mini_pipeline, tmp_path):
 
 def test_family_of():
     assert family_of("star") == "object" and family_of("neon") == "style" and family_of("cage") == "attribute"
+
+
+def test_locator_budget_reaches_the_locator_and_keeps_caches_apart(random_mini_pipeline, tmp_path):
+    paper = Study(random_mini_pipeline, tmp_path, TINY)
+    informed = Study(random_mini_pipeline, tmp_path, StudySettings(**{**TINY.__dict__, "locator_ratio": 0.2}))
+    assert paper.locator_budget("global_bottom") == {} and informed.locator_budget("zeros") == {}
+    assert informed.locator_budget("global_bottom") == {"ratio": 0.2} and informed.budget_tag() == "-r0.2"
+    unlearned, masks, _ = paper.unlearn("star", "object")
+    _, _, small = paper.defend_and_attack("star", unlearned, masks, "gaussian", 1.0, "global_bottom")
+    _, _, large = informed.defend_and_attack("star", unlearned, masks, "gaussian", 1.0, "global_bottom")
+    total = sum(int(w.numel()) for w in masks.values())
+    assert small["metrics"]["located"] == round(0.02 * total)
+    assert large["metrics"]["located"] == round(0.2 * total) and large["locator_params"]["ratio"] == 0.2

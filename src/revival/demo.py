@@ -54,8 +54,10 @@ class DemoConfig:
 
     concepts: tuple[str, ...] = ("star", "neon", "cage")
     # skill_ratio 0.2: the paper's 0.02 does not erase on the mini model (benchmarks/results/unlearn_mini.json,
-    # erase_search.json); 0.2 is the setting that does for the object family.
-    study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2))
+    # erase_search.json); 0.2 is the setting that does for the object family. locator_ratio 0.2: the adaptive
+    # attacker knows the published method and its skill_ratio, so it calls that share of entries pruned.
+    study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2,
+                                                                       locator_ratio=0.2))
     defense: str = "gaussian"
     defense_scale: float = 1.0
     defense_scope: str = "row"
@@ -70,7 +72,8 @@ class DemoConfig:
 # full ~ 172 x n_eval images of 20 forwards (~430 s), quick ~ 116 x n_eval images of 16 forwards (~95 s).
 PROFILES: dict[str, DemoConfig] = {
     "full": DemoConfig(),
-    "quick": DemoConfig(study=StudySettings(n_eval=4, eval_steps=8, skill_ratio=0.2), top_ratios_generated=(0.2,),
+    "quick": DemoConfig(study=StudySettings(n_eval=4, eval_steps=8, skill_ratio=0.2, locator_ratio=0.2),
+                        top_ratios_generated=(0.2,),
                         tradeoff_scales=(1.0, 2.0)),
 }
 

@@ -185,7 +185,7 @@ def adaptive_round(study: Study, concept: str, unlearned: dict[str, Tensor], mas
     best, reason = best_locator(trials)
     tag = f"{defense}-{scale:g}"
     return AdaptiveRound(defended, attacked[best], trials, best, reason, f"{concept}.defended-{tag}",
-                         f"{concept}.attacked-{tag}-{best}")
+                         f"{concept}.attacked-{tag}-{best}{study.budget_tag()}")
 
 
 @dataclass
@@ -373,6 +373,8 @@ def run_rq3(ctx: Context) -> dict:
                 defended = defend(unlearned, masks, d, scope=cfg.defense_scope, scale=cfg.defense_scale, seed=seed)
                 for loc in locators:
                     params = informed_locator_params(loc, d, cfg.defense_scale)
+                    if ctx.study is not None:
+                        params |= ctx.study.locator_budget(loc)
                     rows.append({"concept": c, "defense": d, "locator": loc, "locator_params": params,
                                  **locator_trial(defended, masks, loc, params)})
     table = {d: {loc: mean([r["auroc"] for r in rows if r["defense"] == d and r["locator"] == loc])

@@ -43,6 +43,7 @@ class StudySettings:
     magnitude: str = "nms"
     batch_size: int = 64
     precision: str = "bf16"  # denoiser autocast during evaluation: "bf16" (about 2x faster on CPU) or "fp32"
+    locator_ratio: float | None = None  # adaptive attacker's budget (share of entries it calls pruned); None: 0.02
     extra: dict = field(default_factory=dict)
 
 
@@ -157,11 +158,11 @@ class Study:
         defended, _ = self._cached(dpath, lambda: (
             defend(unlearned, masks, defense, scope=scope, scale=scale, seed=self.s.seed, **dp),
             {"defense": defense, "scale": scale, "scope": scope, "params": dp}))
-        rpath = self.root / concept / f"attacked-{tag}-{locator}.safetensors"
+        rpath = self.root / concept / f"attacked-{tag}-{locator}{self.budget_tag()}.safetensors"
 
         def make():
-            self.log(f"attack {concept} [{tag}] with locator {locator}")
-            lp = informed_locator_params(locator, defense, scale, dp)
+            self.log(f"attack {concept} [{tag}] with locator {locator}{self.budget_tag()}")
+            lp = informed_locator_params(locator, defense, scale, dp) | self.locator_budget(locator)
             trial = attack_trial(defended, masks, self.original, locator=locator, locator_params=lp,
                                  seed=self.s.seed, layers=self.s.hook, method=self.s.method,
                                  top_ratio=self.s.top_ratio, magnitude=self.s.magnitude)
@@ -170,6 +171,14 @@ class Study:
 
         revived, info = self._cached(rpath, make)
         return defended, revived, info
+
+    def locator_budget(self, locator: str) -> dict:
+        """{"ratio": locator_ratio} for an adaptive locator when the settings fix its budget, else {}."""
+        return {} if self.s.locator_ratio is None or locator == "zeros" else {"ratio": self.s.locator_ratio}
+
+    def budget_tag(self) -> str:
+        """Suffix that keeps cached attacks (and their evaluations) of different locator budgets apart."""
+        return "" if self.s.locator_ratio is None else f"-r{self.s.locator_ratio:g}"
 
     def settings_dict(self) -> dict:
         """The settings as a plain dict."""
