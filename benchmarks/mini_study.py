@@ -146,6 +146,20 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
     return {"rows": rows}
 
 
+def tradeoff_points(rows: list[dict]) -> list[dict]:
+    """Per concept, defense and scale: preserved accuracy of the defended model and the highest revived
+    accuracy among the attacks that were evaluated by generation (the strongest measured attacker)."""
+    points: dict[tuple, dict] = {}
+    for r in rows:
+        if r["revived"] is None:
+            continue
+        key = (r["concept"], r["defense"], r["scale"])
+        p = points.setdefault(key, {"concept": r["concept"], "defense": r["defense"], "scale": r["scale"],
+                                    "preserved_accuracy": r["preserved"], "revival_success": r["revived"]})
+        p["revival_success"] = max(p["revival_success"], r["revived"])
+    return list(points.values())
+
+
 def plots() -> list[Path]:
     """Render the top_ratio sweep and the defense trade-off from the saved JSON files."""
     from revival.report.plots import plot_defense_tradeoff, plot_top_ratio_sweep
@@ -161,12 +175,20 @@ def plots() -> list[Path]:
         written.append(plot_top_ratio_sweep(sweep, RESULTS / "revive_mini_top_ratio.png"))
     dfn = RESULTS / "defense_mini.json"
     if dfn.exists():
-        points = [{"defense": r["defense"], "scale": r["scale"], "revival_success": r["revived"],
-                   "preserved_accuracy": r["preserved"], "concept": r["concept"]}
-                  for r in json.loads(dfn.read_text())["rows"] if r["revived"] is not None]
+        points = tradeoff_points(json.loads(dfn.read_text())["rows"])
         for concept in sorted({p["concept"] for p in points}):
-            mine = [{k: v for k, v in p.items() if k != "concept"} for p in points if p["concept"] == concept]
-            written.append(plot_defense_tradeoff(mine, RESULTS / f"defense_mini_tradeoff_{concept}.png"))
+            mine = [p for p in points if p["concept"] == concept]
+            written.append(plot_defense_tradeoff(mine, RESULTS / f"defense_mini_tradeoff_{concept}.png",
+                                                 title=f"Defense trade-off on the mini model: {concept}"))
+        means = []
+        for key in dict.fromkeys((p["defense"], p["scale"]) for p in points):
+            group = [p for p in points if (p["defense"], p["scale"]) == key]
+            means.append({"defense": key[0], "scale": key[1],
+                          **{k: sum(p[k] for p in group) / len(group) for k in ("revival_success",
+                                                                                 "preserved_accuracy")}})
+        n = len({p["concept"] for p in points})
+        written.append(plot_defense_tradeoff(means, RESULTS / "defense_mini_tradeoff.png",
+                                             title=f"Defense trade-off, mean over {n} concepts (mini model)"))
     return written
 
 

@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="prompt family for pruning (inferred from the word on the mini model)")
     p.add_argument("--unet", default=None, help="rq3: an unlearned checkpoint (with --masks) instead of pruning")
     p.add_argument("--masks", default=None, help="rq3: masks.safetensors of --unet (True = pruned)")
+    p.add_argument("--n-eval", type=int, default=None,
+                   help="images per concept and stage (default 10; --quick 4); accuracy is a share of these")
+    p.add_argument("--eval-steps", type=int, default=None, help="DDIM steps per evaluation image (default 10)")
     p.add_argument("--skill-ratio", type=float, default=None,
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
                         "erase, see benchmarks/results/unlearn_mini.json; 0.02 otherwise)")
@@ -125,6 +128,12 @@ def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
         raise RevivalError(f"--locator-ratio must be in (0, 1), got {budget}")
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
+    for name in ("n_eval", "eval_steps"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 1:
+                raise RevivalError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+            data["study"][name] = value
     return config_from_dict(ExperimentConfig, {**data, **kw})
 
 
@@ -152,9 +161,11 @@ def run(args: argparse.Namespace) -> int:
     unet_file = find_unet_folder(model_path)
     model = describe_input(unet_file or model_path)
     if args.resume:
-        if args.out or args.quick or args.concepts or args.skill_ratio or args.locator_ratio:
+        given_settings = (args.out, args.quick, args.concepts, args.skill_ratio, args.locator_ratio, args.n_eval,
+                          args.eval_steps)
+        if any(v not in (None, False) for v in given_settings):
             raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
-                               "--concepts, --skill-ratio or --locator-ratio with it")
+                               "--concepts, --skill-ratio, --locator-ratio, --n-eval or --eval-steps with it")
         out = Path(args.resume)
         if not (out / RUN_FILE).is_file():
             raise RevivalError(f"{out}: not an experiment run folder ({RUN_FILE} is missing)")
