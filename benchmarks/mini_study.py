@@ -25,7 +25,7 @@ from revival.attack import COMPLETERS
 from revival.checkpoints import atomic_write_json
 from revival.mini import world
 from revival.models import load_pipeline
-from revival.study import Study, StudySettings, family_of
+from revival.study import Study, StudySettings, defense_tag, family_of
 
 RESULTS = Path(__file__).parent / "results"
 CONCEPTS = [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
@@ -127,7 +127,7 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
                      "restoration": restoration(revived, study.original, masks), "best_locator": True})
         configs = [("gaussian", s, {}) for s in scales] + [(d, 1.0, p) for d, p in own]
         for d, s, p in configs:
-            tag = f"{d}-{s:g}" + "".join(f"-{k}{v}" for k, v in sorted(p.items()))
+            tag = defense_tag(d, s, "row", p)
             trials = {loc: study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
                       for loc in locators}
             best, _ = best_locator({loc: t[2]["metrics"] for loc, t in trials.items()})

@@ -39,3 +39,11 @@ def test_locator_budget_reaches_the_locator_and_keeps_caches_apart(random_mini_p
     total = sum(int(w.numel()) for w in masks.values())
     assert small["metrics"]["located"] == round(0.02 * total)
     assert large["metrics"]["located"] == round(0.2 * total) and large["locator_params"]["ratio"] == 0.2
+
+
+def test_defense_tag_names_every_setting():
+    from revival.study import defense_tag
+
+    assert defense_tag("gaussian", 1.0) == "gaussian-1"
+    assert defense_tag("decoy", 1.0, "row", {"fill": "lowrank"}) == "decoy-1-filllowrank"
+    assert defense_tag("gaussian", 0.5, "layer") != defense_tag("gaussian", 0.5, "global")

@@ -48,7 +48,7 @@ from revival.report.experiment_plots import (
     magnitude_rules_figure,
 )
 from revival.report.plots import plot_accuracy_by_stage, save_png
-from revival.study import Study, StudySettings, family_of
+from revival.study import Study, StudySettings, defense_tag, family_of
 
 Progress = Callable[[int, int, str], None]  # (steps done, steps planned, label of the step starting)
 
@@ -183,7 +183,7 @@ def adaptive_round(study: Study, concept: str, unlearned: dict[str, Tensor], mas
                                                                     scope=scope)
         trials[loc] = info["metrics"]
     best, reason = best_locator(trials)
-    tag = f"{defense}-{scale:g}"
+    tag = defense_tag(defense, scale, scope)
     return AdaptiveRound(defended, attacked[best], trials, best, reason, f"{concept}.defended-{tag}",
                          f"{concept}.attacked-{tag}-{best}{study.budget_tag()}")
 

@@ -153,7 +153,7 @@ class Study:
                           defense_params: dict | None = None) -> tuple[dict, dict, dict]:
         """(defended state, revived-after-defense state, trial metrics) for one defense and locator."""
         dp = defense_params or {}
-        tag = f"{defense}-{scale:g}" + "".join(f"-{k}{v}" for k, v in sorted(dp.items()))
+        tag = defense_tag(defense, scale, scope, dp)
         dpath = self.root / concept / f"defended-{tag}.safetensors"
         defended, _ = self._cached(dpath, lambda: (
             defend(unlearned, masks, defense, scope=scope, scale=scale, seed=self.s.seed, **dp),
@@ -183,6 +183,12 @@ class Study:
     def settings_dict(self) -> dict:
         """The settings as a plain dict."""
         return asdict(self.s)
+
+
+def defense_tag(defense: str, scale: float, scope: str = "row", params: dict | None = None) -> str:
+    """Name of a defense setting in cache keys, e.g. "gaussian-1", "decoy-1-filllowrank", "gaussian-2-layer"."""
+    return (f"{defense}-{scale:g}" + "".join(f"-{k}{v}" for k, v in sorted((params or {}).items()))
+            + ("" if scope == "row" else f"-{scope}"))
 
 
 def family_of(concept: str) -> str:
