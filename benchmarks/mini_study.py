@@ -118,10 +118,12 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
     for c in concepts:
         fam = family_of(c)
         unlearned, masks, _ = study.unlearn(c, fam)
+        orig = study.accuracy("original", study.original, c, fam)
         unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
         revived, info = study.revive(c, "default", unlearned)
         rev = study.accuracy(f"{c}.revived", revived, c, fam)
         rows.append({"concept": c, "defense": "none", "scale": 0.0, "params": {}, "locator": "zeros",
+                     "original": orig["target"], "original_preserved": orig["preserved"],
                      "erased": unl["target"], "preserved": unl["preserved"], "revived": rev["target"],
                      "preserved_after_attack": rev["preserved"], "precision": 1.0, "recall": 1.0, "auroc": 1.0,
                      "restoration": restoration(revived, study.original, masks), "best_locator": True})
@@ -147,21 +149,16 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
 
 
 def tradeoff_points(rows: list[dict]) -> list[dict]:
-    """Per concept, defense and scale: preserved accuracy of the defended model and the highest revived
-    accuracy among the attacks that were evaluated by generation (the strongest measured attacker)."""
-    points: dict[tuple, dict] = {}
-    for r in rows:
-        if r["revived"] is None:
-            continue
-        key = (r["concept"], r["defense"], r["scale"])
-        p = points.setdefault(key, {"concept": r["concept"], "defense": r["defense"], "scale": r["scale"],
-                                    "preserved_accuracy": r["preserved"], "revival_success": r["revived"]})
-        p["revival_success"] = max(p["revival_success"], r["revived"])
-    return list(points.values())
+    """Per concept, defense and scale: preserved accuracy of the defended model and the revived accuracy
+    after the attack of that defense's best locator (highest restoration; generated for every concept)."""
+    return [{"concept": r["concept"], "defense": r["defense"], "scale": r["scale"],
+             "preserved_accuracy": r["preserved"], "revival_success": r["revived"]}
+            for r in rows if r.get("best_locator") and r["revived"] is not None]
 
 
 def plots() -> list[Path]:
     """Render the top_ratio sweep and the defense trade-off from the saved JSON files."""
+    from revival.findings import THRESHOLDS
     from revival.report.plots import plot_defense_tradeoff, plot_top_ratio_sweep
 
     written = []
@@ -180,15 +177,18 @@ def plots() -> list[Path]:
             mine = [p for p in points if p["concept"] == concept]
             written.append(plot_defense_tradeoff(mine, RESULTS / f"defense_mini_tradeoff_{concept}.png",
                                                  title=f"Defense trade-off on the mini model: {concept}"))
+        rows = json.loads(dfn.read_text())["rows"]
+        erased = sorted(r["concept"] for r in rows if r["defense"] == "none"
+                        and r["original"] - r["erased"] >= THRESHOLDS["erased_drop"])
         means = []
         for key in dict.fromkeys((p["defense"], p["scale"]) for p in points):
-            group = [p for p in points if (p["defense"], p["scale"]) == key]
+            group = [p for p in points if (p["defense"], p["scale"]) == key and p["concept"] in erased]
             means.append({"defense": key[0], "scale": key[1],
                           **{k: sum(p[k] for p in group) / len(group) for k in ("revival_success",
                                                                                  "preserved_accuracy")}})
-        n = len({p["concept"] for p in points})
-        written.append(plot_defense_tradeoff(means, RESULTS / "defense_mini_tradeoff.png",
-                                             title=f"Defense trade-off, mean over {n} concepts (mini model)"))
+        written.append(plot_defense_tradeoff(
+            means, RESULTS / "defense_mini_tradeoff.png",
+            title=f"Defense trade-off, mean over the {len(erased)} erased concepts ({', '.join(erased)})"))
     return written
 
 
