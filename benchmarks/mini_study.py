@@ -133,10 +133,10 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
             trials = {loc: study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
                       for loc in locators}
             best, _ = best_locator({loc: t[2]["metrics"] for loc, t in trials.items()})
-            for loc, (defended, attacked, tinfo) in trials.items():
-                dacc = study.accuracy(f"{c}.defended-{tag}", defended, c, fam)
+            dacc = study.accuracy(f"{c}.defended-{tag}", next(iter(trials.values()))[0], c, fam)
+            for loc, (_, attacked, tinfo) in trials.items():
                 generate = loc == best or loc in gen_locators or fam in gen_all_families
-                aacc = (study.accuracy(f"{c}.attacked-{tag}-{loc}{study.budget_tag()}", attacked, c, fam) if generate
+                aacc = (study.accuracy(f"{c}.{study.attack_name(tag, loc)}", attacked, c, fam) if generate
                         else {"target": None, "preserved": None})
                 m = tinfo["metrics"]
                 rows.append({"concept": c, "defense": d, "scale": s, "params": p, "locator": loc,

@@ -1,6 +1,6 @@
 import torch
 
-from revival.study import Study, StudySettings, family_of
+from revival.study import Study, StudySettings, defense_tag, family_of
 
 TINY = StudySettings(n_eval=2, eval_steps=2, timesteps=2, batch_size=32)
 
@@ -42,8 +42,6 @@ def test_locator_budget_reaches_the_locator_and_keeps_caches_apart(random_mini_p
 
 
 def test_defense_tag_names_every_setting():
-    from revival.study import defense_tag
-
     assert defense_tag("gaussian", 1.0) == "gaussian-1"
     assert defense_tag("decoy", 1.0, "row", {"fill": "lowrank"}) == "decoy-1-filllowrank"
     assert defense_tag("gaussian", 0.5, "layer") != defense_tag("gaussian", 0.5, "global")

@@ -185,7 +185,7 @@ def adaptive_round(study: Study, concept: str, unlearned: dict[str, Tensor], mas
     best, reason = best_locator(trials)
     tag = defense_tag(defense, scale, scope)
     return AdaptiveRound(defended, attacked[best], trials, best, reason, f"{concept}.defended-{tag}",
-                         f"{concept}.attacked-{tag}-{best}{study.budget_tag()}")
+                         f"{concept}.{study.attack_name(tag, best)}")
 
 
 @dataclass
@@ -226,6 +226,27 @@ class Context:
             return self.study.revive(concept, tag, unlearned, **overrides)
 
 
+@dataclass
+class BaseStages:
+    """One concept's first three stages: the unlearned and revived weights and {target, preserved} of each stage."""
+
+    unlearned: dict[str, Tensor]
+    masks: dict[str, Tensor]
+    prune_info: dict
+    revive_info: dict
+    accuracy: dict[str, dict]  # {"original" | "unlearned" | "revived": {target, preserved}}
+
+
+def base_stages(ctx: Context, concept: str) -> BaseStages:
+    """original -> unlearned -> revived (default attack) for `concept`, each evaluated (all cached)."""
+    orig = ctx.accuracy("original", ctx.study.original, concept, "original")
+    unlearned, masks, pinfo = ctx.unlearned(concept)
+    unl = ctx.accuracy(f"{concept}.unlearned", unlearned, concept, "unlearned")
+    revived, rinfo = ctx.revive(concept, unlearned)
+    rev = ctx.accuracy(f"{concept}.revived", revived, concept, "revived")
+    return BaseStages(unlearned, masks, pinfo, rinfo, {"original": orig, "unlearned": unl, "revived": rev})
+
+
 def _acc_pair(acc: Mapping) -> dict:
     return {"target": acc["target"], "preserved": acc["preserved"]}
 
@@ -236,14 +257,10 @@ def run_rq1(ctx: Context) -> dict:
     ctx.clock.plan(5 * len(ctx.config.concepts))
     rows = {}
     for c in ctx.config.concepts:
-        orig = ctx.accuracy("original", ctx.study.original, c, "original")
-        unlearned, _, pinfo = ctx.unlearned(c)
-        unl = ctx.accuracy(f"{c}.unlearned", unlearned, c, "unlearned")
-        revived, rinfo = ctx.revive(c, unlearned)
-        rev = ctx.accuracy(f"{c}.revived", revived, c, "revived")
-        rows[c] = {"family": ctx.family(c), "original": _acc_pair(orig), "unlearned": _acc_pair(unl),
-                   "revived": _acc_pair(rev), "density": pinfo.get("density"),
-                   "sign_recovery": rinfo["sign_recovery"], "attack_seconds": rinfo["timings_s"]["total"]}
+        base = base_stages(ctx, c)
+        rows[c] = {"family": ctx.family(c), **base.accuracy, "density": base.prune_info.get("density"),
+                   "sign_recovery": base.revive_info["sign_recovery"],
+                   "attack_seconds": base.revive_info["timings_s"]["total"]}
     return {"concepts": rows,
             "accuracy_by_stage": {c: {s: r[s]["target"] for s in ("original", "unlearned", "revived")}
                                   for c, r in rows.items()},
@@ -437,15 +454,11 @@ def run_rq4(ctx: Context) -> dict:
     ctx.clock.plan(len(cfg.concepts) * (4 + len(cfg.scales) * (len(locators) + 2)))
     concepts, rows = {}, []
     for c in cfg.concepts:
-        orig = ctx.accuracy("original", ctx.study.original, c, "original")
-        unlearned, masks, _ = ctx.unlearned(c)
-        unl = ctx.accuracy(f"{c}.unlearned", unlearned, c, "unlearned")
-        revived, _ = ctx.revive(c, unlearned)
-        rev = ctx.accuracy(f"{c}.revived", revived, c, "revived")
-        concepts[c] = {"family": ctx.family(c), "original": _acc_pair(orig), "unlearned": _acc_pair(unl),
-                       "revived": _acc_pair(rev)}
+        base = base_stages(ctx, c)
+        concepts[c] = {"family": ctx.family(c), **base.accuracy}
         for s in cfg.scales:
-            rnd = adaptive_round(ctx.study, c, unlearned, masks, "gaussian", s, locators, cfg.defense_scope, ctx.clock)
+            rnd = adaptive_round(ctx.study, c, base.unlearned, base.masks, "gaussian", s, locators, cfg.defense_scope,
+                                 ctx.clock)
             dacc = ctx.accuracy(rnd.defended_key, rnd.defended, c, "defended")
             aacc = ctx.accuracy(rnd.attacked_key, rnd.attacked, c, "revived after defense")
             rows.append({"concept": c, "scale": s, "erased": dacc["target"], "preserved": dacc["preserved"],

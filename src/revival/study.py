@@ -158,7 +158,7 @@ class Study:
         defended, _ = self._cached(dpath, lambda: (
             defend(unlearned, masks, defense, scope=scope, scale=scale, seed=self.s.seed, **dp),
             {"defense": defense, "scale": scale, "scope": scope, "params": dp}))
-        rpath = self.root / concept / f"attacked-{tag}-{locator}{self.budget_tag()}.safetensors"
+        rpath = self.root / concept / f"{self.attack_name(tag, locator)}.safetensors"
 
         def make():
             self.log(f"attack {concept} [{tag}] with locator {locator}{self.budget_tag()}")
@@ -179,6 +179,10 @@ class Study:
     def budget_tag(self) -> str:
         """Suffix that keeps cached attacks (and their evaluations) of different locator budgets apart."""
         return "" if self.s.locator_ratio is None else f"-r{self.s.locator_ratio:g}"
+
+    def attack_name(self, tag: str, locator: str) -> str:
+        """Cache name of the attack by `locator` on the defense `tag` (`defense_tag`): its file and its evaluations."""
+        return f"attacked-{tag}-{locator}{self.budget_tag()}"
 
     def settings_dict(self) -> dict:
         """The settings as a plain dict."""

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "original -> unlearned (ConceptPrune) -> revived (the data-free attack) -> defended (Gaussian filling, row "
         "scope, scale 1) -> revived after the defense by the best adaptive locator. Writes OUT/result.json, "
         "results.csv, grids/ (the same prompts and seeds at every stage), plots/ and a self-contained report.html. "
-        "About 7 minutes on 2 CPU cores (--quick: under 3). Interrupted runs continue with --resume OUT.")
+        "About 4-5 minutes on 2 CPU cores (--quick: under 3). Interrupted runs continue with --resume OUT.")
     p.add_argument("--model", default="mini", help="the bundled `mini` model (the only one with evaluators here)")
     p.add_argument("--out", default=None, help="run folder (default runs/demo-YYYYmmdd-HHMMSS)")
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (smoke test, under 3 minutes)")
