@@ -6,8 +6,10 @@
     python benchmarks/mini_study.py defense   # -> benchmarks/results/defense_mini.json   (issue: obfuscate)
     python benchmarks/mini_study.py plot      # -> the sweep and trade-off PNGs beside those JSON files
 
-All parts share one resumable cache (`--root`, default runs/mini-study): the original model's
-evaluation, each unlearned model and so on are computed once. Every figure is a fraction.
+All parts share one resumable stage cache (`--root`, default runs/mini-study; `revival.study`): the
+original model's evaluation, each unlearned model and so on are computed once. Every figure is a
+fraction; each accuracy has its 95% Wilson interval beside it (`*_ci95`). Figures that read the true
+masks or the original weights (restoration, precision, recall, AUROC) are oracles, labelled so.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import torch
 
 from revival.attack import COMPLETERS
 from revival.checkpoints import atomic_write_json
+from revival.evaluate.intervals import pooled
 from revival.mini import world
 from revival.models import load_pipeline
-from revival.study import Study, StudySettings, defense_tag, family_of
+from revival.study import Study, StudySettings, family_of
 
 RESULTS = Path(__file__).parent / "results"
 CONCEPTS = [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
@@ -35,14 +38,22 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def _acc(a: dict) -> float:
+    return a["accuracy"]
+
+
 def quality(study: Study) -> dict:
     out: dict = {}
     for family in ("object", "style", "attribute"):
-        per = study.evaluate("original", study.original, family)["per_concept"]
+        shares = study.evaluate(study.original, family)["per_concept"]
+        per = {c: _acc(v) for c, v in shares.items()}
         if family == "attribute":
-            out[family] = {"accuracy": per[world.ATTRIBUTE_WORD], "control_photo_object_accuracy": per["photo"]}
+            out[family] = {"accuracy": per[world.ATTRIBUTE_WORD], "control_photo_object_accuracy": per["photo"],
+                           "ci95": shares[world.ATTRIBUTE_WORD]["ci95"]}
         else:
-            out[family] = {"per_class": per, "mean": sum(per.values()) / len(per)}
+            out[family] = {"per_class": per, "mean": sum(per.values()) / len(per),
+                           "per_class_ci95": {c: v["ci95"] for c, v in shares.items()},
+                           "mean_ci95": pooled(list(shares.values()))["ci95"]}
     gates = {"object_mean>=0.90": out["object"]["mean"] >= 0.90,
              "object_min>=0.75": min(out["object"]["per_class"].values()) >= 0.75,
              "style_mean>=0.85": out["style"]["mean"] >= 0.85,
@@ -54,12 +65,13 @@ def unlearn(study: Study, concepts: list[str]) -> dict:
     rows = {}
     for c in concepts:
         fam = family_of(c)
-        before = study.accuracy("original", study.original, c, fam)
-        state, _, info = study.unlearn(c, fam)
-        after = study.accuracy(f"{c}.unlearned", state, c, fam)
-        rows[c] = {"family": fam, "erased_before": before["target"], "erased_after": after["target"],
-                   "preserved_before": before["preserved"], "preserved_after": after["preserved"],
-                   "density": info["density"], "seconds": info["timings_s"]["total"]}
+        before = study.accuracy(study.original, c, fam)
+        unlearned = study.unlearn(c, fam)
+        after = study.accuracy(unlearned, c, fam)
+        rows[c] = {"family": fam, "erased_before": _acc(before["target"]), "erased_after": _acc(after["target"]),
+                   "preserved_before": _acc(before["preserved"]), "preserved_after": _acc(after["preserved"]),
+                   "erased_before_ci95": before["target"]["ci95"], "erased_after_ci95": after["target"]["ci95"],
+                   "density": unlearned.info["density"], "seconds": unlearned.info["timings_s"]["total"]}
         _log(f"{c}: {rows[c]}")
     return {"concepts": rows}
 
@@ -68,19 +80,21 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
     rows, by_method = {}, {}
     for c in concepts:
         fam = family_of(c)
-        orig = study.accuracy("original", study.original, c, fam)
-        unlearned, _, _ = study.unlearn(c, fam)
-        unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
-        revived, info = study.revive(c, "default", unlearned)
-        rev = study.accuracy(f"{c}.revived", revived, c, fam)
-        sr = info["sign_recovery"]
-        rows[c] = {"family": fam, "acc_original": orig["target"], "acc_unlearned": unl["target"],
-                   "acc_revived": rev["target"], "preserved_original": orig["preserved"],
-                   "preserved_revived": rev["preserved"], "sign_recovery_overall": sr["overall"],
-                   "sign_recovery_retained": sr["retained"], "attack_seconds": info["timings_s"]["total"]}
+        orig = study.accuracy(study.original, c, fam)
+        unlearned = study.unlearn(c, fam)
+        unl = study.accuracy(unlearned, c, fam)
+        revived = study.revive(unlearned, unlearned)
+        rev = study.accuracy(revived, c, fam)
+        sr = revived.info["sign_recovery"]
+        rows[c] = {"family": fam, "acc_original": _acc(orig["target"]), "acc_unlearned": _acc(unl["target"]),
+                   "acc_revived": _acc(rev["target"]), "preserved_original": _acc(orig["preserved"]),
+                   "preserved_revived": _acc(rev["preserved"]), "sign_recovery_overall": sr["overall"],
+                   "sign_recovery_retained": sr["retained"], "attack_seconds": revived.info["timings_s"]["total"],
+                   "ci95": {"original": orig["target"]["ci95"], "unlearned": unl["target"]["ci95"],
+                            "revived": rev["target"]["ci95"]}}
         by_method[c] = {}
         for m in methods:
-            _, minfo = study.revive(c, f"method-{m}", unlearned, method=m)
+            minfo = study.revive(unlearned, unlearned, f"method-{m}", method=m).info
             by_method[c][m] = {"overall": minfo["sign_recovery"]["overall"],
                                "retained": minfo["sign_recovery"]["retained"],
                                "seconds": minfo["timings_s"]["total"]}
@@ -88,14 +102,14 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
     sweep = []
     for c in sweep_concepts:
         fam = family_of(c)
-        unlearned, _, _ = study.unlearn(c, fam)
+        unlearned = study.unlearn(c, fam)
         for r in (0.2, 0.4, 0.6, 0.8):
             default = r == study.s.top_ratio  # the main run already is this point of the sweep
-            st, info = study.revive(c, "default" if default else f"top{r:g}", unlearned, top_ratio=r)
-            acc = study.accuracy(f"{c}.revived" if default else f"{c}.revived-top{r:g}", st, c, fam)
-            sweep.append({"concept": c, "top_ratio": r, "acc_revived": acc["target"],
-                          "preserved_revived": acc["preserved"],
-                          "sign_recovery_retained": info["sign_recovery"]["retained"]})
+            st = study.revive(unlearned, unlearned, "default" if default else f"top{r:g}", top_ratio=r)
+            acc = study.accuracy(st, c, fam)
+            sweep.append({"concept": c, "top_ratio": r, "acc_revived": _acc(acc["target"]),
+                          "preserved_revived": _acc(acc["preserved"]),
+                          "sign_recovery_retained": st.info["sign_recovery"]["retained"]})
             _log(f"sweep {sweep[-1]}")
     n = len(rows)
     mean = {k: sum(r[k] for r in rows.values()) / n for k in
@@ -107,53 +121,60 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
 
 def defense(study: Study, concepts: list[str], scales: list[float], locators: list[str],
             own: list[tuple[str, dict]], gen_locators: list[str], gen_all_families: list[str]) -> dict:
-    """Rows per concept x defense x locator. Images are generated after the attack of the best locator
-    of each defense (highest restoration, as in `revival demo`), of every locator named in
-    `gen_locators`, and of every locator for concepts of `gen_all_families`; the other rows get
-    weight-space figures and `revived: null`, to fit the CPU budget."""
-    from revival.defend.study import restoration
-    from revival.experiments import best_locator
+    """Rows per concept x defense x locator x budget. Images are generated after the attacker's choice
+    (data-free, `revival.attack.selection`) and the oracle's (highest restoration, an upper bound), of
+    every locator named in `gen_locators`, and of every attack for concepts of `gen_all_families`; the
+    other rows get weight-space figures and `revived: null`, to fit the CPU budget."""
+    from revival.experiments.context import choose
 
     rows = []
     for c in concepts:
         fam = family_of(c)
-        unlearned, masks, _ = study.unlearn(c, fam)
-        orig = study.accuracy("original", study.original, c, fam)
-        unl = study.accuracy(f"{c}.unlearned", unlearned, c, fam)
-        revived, info = study.revive(c, "default", unlearned)
-        rev = study.accuracy(f"{c}.revived", revived, c, fam)
-        rows.append({"concept": c, "defense": "none", "scale": 0.0, "params": {}, "locator": "zeros",
-                     "original": orig["target"], "original_preserved": orig["preserved"],
-                     "erased": unl["target"], "preserved": unl["preserved"], "revived": rev["target"],
-                     "preserved_after_attack": rev["preserved"], "precision": 1.0, "recall": 1.0, "auroc": 1.0,
-                     "restoration": restoration(revived, study.original, masks), "best_locator": True})
+        unlearned = study.unlearn(c, fam)
+        orig = study.accuracy(study.original, c, fam)
+        unl = study.accuracy(unlearned, c, fam)
+        revived = study.revive(unlearned, unlearned)
+        rev = study.accuracy(revived, c, fam)
+        rows.append({"concept": c, "defense": "none", "scale": 0.0, "params": {}, "locator": "zeros", "budget": None,
+                     "original": _acc(orig["target"]), "original_preserved": _acc(orig["preserved"]),
+                     "erased": _acc(unl["target"]), "preserved": _acc(unl["preserved"]),
+                     "revived": _acc(rev["target"]), "revived_ci95": rev["target"]["ci95"],
+                     "preserved_after_attack": _acc(rev["preserved"]), "precision": 1.0, "recall": 1.0, "auroc": 1.0,
+                     "restoration": revived.info["scores"]["restoration"], "attacker_choice": True,
+                     "oracle_choice": True})
         configs = [("gaussian", s, {}) for s in scales] + [(d, 1.0, p) for d, p in own]
         for d, s, p in configs:
-            tag = defense_tag(d, s, "row", p)
-            trials = {loc: study.defend_and_attack(c, unlearned, masks, d, s, loc, defense_params=p)
-                      for loc in locators}
-            best, _ = best_locator({loc: t[2]["metrics"] for loc, t in trials.items()})
-            dacc = study.accuracy(f"{c}.defended-{tag}", next(iter(trials.values()))[0], c, fam)
-            for loc, (_, attacked, tinfo) in trials.items():
-                generate = loc == best or loc in gen_locators or fam in gen_all_families
-                aacc = (study.accuracy(f"{c}.{study.attack_name(tag, loc)}", attacked, c, fam) if generate
-                        else {"target": None, "preserved": None})
-                m = tinfo["metrics"]
+            defended = study.defend(unlearned, d, s, "row", p)
+            attacks = {f"{loc}@{b:g}": study.attack(defended, unlearned, loc, b)
+                       for loc in locators for b in study.budgets(unlearned)}
+            trials = {k: a.info["metrics"] for k, a in attacks.items()}
+            attacker, oracle = choose(trials, "holdout_score"), choose(trials, "restoration")
+            dacc = study.accuracy(defended, c, fam)
+            for label, attacked in attacks.items():
+                loc = label.split("@")[0]
+                generate = label in (attacker, oracle) or loc in gen_locators or fam in gen_all_families
+                aacc = study.accuracy(attacked, c, fam) if generate else None
+                m = trials[label]
                 rows.append({"concept": c, "defense": d, "scale": s, "params": p, "locator": loc,
-                             "erased": dacc["target"], "preserved": dacc["preserved"], "revived": aacc["target"],
-                             "preserved_after_attack": aacc["preserved"], "precision": m["precision"],
-                             "recall": m["recall"], "auroc": m["auroc"], "restoration": m.get("restoration"),
-                             "best_locator": loc == best})
+                             "budget": attacked.info["budget"], "erased": _acc(dacc["target"]),
+                             "preserved": _acc(dacc["preserved"]),
+                             "revived": None if aacc is None else _acc(aacc["target"]),
+                             "revived_ci95": None if aacc is None else aacc["target"]["ci95"],
+                             "preserved_after_attack": None if aacc is None else _acc(aacc["preserved"]),
+                             "precision": m["precision"], "recall": m["recall"], "auroc": m["auroc"],
+                             "restoration": m.get("restoration"), "holdout_score": m.get("holdout_score"),
+                             "attacker_choice": label == attacker, "oracle_choice": label == oracle})
                 _log(f"defense {rows[-1]}")
-    return {"rows": rows}
+    return {"rows": rows, "note": "precision, recall, AUROC and restoration are oracle figures (true masks); "
+                                  "attacker_choice is the attacker's data-free pick, oracle_choice the upper bound"}
 
 
 def tradeoff_points(rows: list[dict]) -> list[dict]:
     """Per concept, defense and scale: preserved accuracy of the defended model and the revived accuracy
-    after the attack of that defense's best locator (highest restoration; generated for every concept)."""
+    after the attacker's choice of locator and budget (generated for every concept)."""
     return [{"concept": r["concept"], "defense": r["defense"], "scale": r["scale"],
              "preserved_accuracy": r["preserved"], "revival_success": r["revived"]}
-            for r in rows if r.get("best_locator") and r["revived"] is not None]
+            for r in rows if r.get("attacker_choice") and r["revived"] is not None]
 
 
 def plots() -> list[Path]:
@@ -210,8 +231,7 @@ def main() -> int:
     ap.add_argument("--gen-all-families", nargs="*", default=["style", "attribute"],
                     help="concept families for which every locator's attack is evaluated by generation")
     ap.add_argument("--locator-ratio", type=float, default=None,
-                    help="adaptive locators' budget (default 0.02, the paper's 'global 0.02 bottom'); an attacker "
-                         "who knows the unlearning's skill_ratio sets it to that")
+                    help="fix the adaptive locators' budget (default: 0.5x, 1x and 2x the method's pruned share)")
     ap.add_argument("--n-eval", type=int, default=32)
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--skill-ratio", type=float, default=0.02)

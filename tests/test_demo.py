@@ -40,7 +40,7 @@ def test_demo_resumes_from_cached_stages(random_mini_pipeline, tmp_path, monkeyp
     assert any((tmp_path / "stages" / "evals").glob("*.json")) and not list(tmp_path.rglob("*.tmp*"))
     steps = []
     first = run_demo(random_mini_pipeline, tmp_path, TINY, progress=lambda d, t, label: steps.append((d, t)))
-    assert steps[-1] == (plan_steps(TINY, 2), plan_steps(TINY, 2))
+    assert steps[-1] == (plan_steps(TINY, 4), plan_steps(TINY, 4))  # zeros + global_bottom at 3 budgets
 
     # a third run must not prune, generate or attack again: everything comes from the stage caches
     def forbidden(*a, **k):
@@ -64,7 +64,10 @@ def test_demo_resumes_from_cached_stages(random_mini_pipeline, tmp_path, monkeyp
     rows = list(csv.DictReader(open(paths["csv"])))
     assert len(rows) == len(TINY.concepts) * len(STAGES)
     result = json.loads(open(paths["result"]).read())
-    assert result["concepts"]["cage"]["best_locator"] in TINY.locators
+    cage = result["concepts"]["cage"]
+    assert cage["attacker_choice"].split("@")[0] in TINY.locators and cage["oracle_choice"] in cage["locators"]
+    assert rows[0]["erased_ci95_low"] <= rows[0]["erased_accuracy"] <= rows[0]["erased_ci95_high"]
+    assert "ORACLE" in result["oracle_rule"] and result["intervals"]
 
 
 def test_profiles():

@@ -7,7 +7,9 @@ from safetensors.torch import save_file
 
 from revival.cli import main
 from revival.errors import RevivalError
-from revival.experiments import EXPERIMENTS, ExperimentConfig, best_locator, run_experiment
+from revival.evaluate.intervals import share
+from revival.experiments import EXPERIMENTS, ExperimentConfig, run_experiment
+from revival.experiments.config import RUN_FORMAT
 from revival.findings import THRESHOLDS, defense_finding, revival_finding
 from revival.models import MINI_PATH
 from revival.study import Study, StudySettings
@@ -45,48 +47,75 @@ def test_experiment_end_to_end_on_tiny_settings(name, random_mini_pipeline, tmp_
     json.dumps(res)  # JSON-ready
     fig = res["figures"]
     if name == "rq1":
-        assert set(fig["accuracy_by_stage"]["cage"]) == {"original", "unlearned", "revived"}
-        assert 0 <= fig["concepts"]["cage"]["sign_recovery"]["overall"] <= 1
+        assert set(fig["accuracy_by_stage"]["cage"]) == {"original", "unlearned", "revived", "revived_paper"}
+        row = fig["concepts"]["cage"]
+        assert 0 <= row["sign_recovery"]["overall"] <= 1 and row["sign_recovery_paper"]["n_pruned"] > 0
+        assert row["revived"]["target"]["n"] == 2 and len(row["revived"]["target"]["ci95"]) == 2
+        assert fig["methods"]["revived_paper"].startswith("paper")
     if name == "rq2":
-        assert set(fig["concepts"]["cage"]["rules"]) == {"nms", "random_sign", "row_mean", "oracle_sign"}
+        rules = fig["concepts"]["cage"]["rules"]
+        assert set(rules) == {"nms", "random_sign", "row_mean", "oracle_sign"}
+        assert rules["oracle_sign"]["sign_recovery_retained"] == 1.0 and rules["oracle_sign"]["oracle"]
     if name == "rq3":
         defenses = {r["defense"] for r in fig["rows"]}
         assert defenses == {"none", "gaussian", "lowrank", "decoy", "neuron"}
         # the unlearned zeros are exactly the pruned positions; Gaussian filling hides them from `zeros`
         assert fig["auroc"]["none"]["zeros"] > 0.99 and fig["recall"]["gaussian"]["zeros"] == 0
+        assert {r["budget_factor"] for r in fig["rows"] if r["locator"] == "neuron"} == {0.5, 1.0, 2.0}
+        assert [f["kind"] for f in res["findings"]][0] == "sanity check" and res["findings"][0]["verdict"] is None
     if name == "rq4":
-        assert [r["scale"] for r in fig["rows"]] == [1.0] and fig["rows"][0]["best_locator"] in LOCATORS
+        row = fig["rows"][0]
+        assert [r["scale"] for r in fig["rows"]] == [1.0]
+        assert row["attacker_choice"].split("@")[0] in LOCATORS and row["oracle_choice"] in row["trials"]
+        assert "ORACLE" in row["choice_reason"]
     png = EXPERIMENTS.get(name).plot(fig, tmp_path / f"{name}.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_rq3_on_given_weights_needs_no_pipeline(random_mini_pipeline, tmp_path):
     study = Study(random_mini_pipeline, tmp_path / "stages", TINY)
-    unlearned, masks, _ = study.unlearn("star", "object")
+    u = study.unlearn("star", "object")
+    unlearned, masks = u.state(study.original_state), u.masks
     res = run_experiment("rq3", None, tiny_config(), given={"star-unlearned": (unlearned, masks)})
     assert res["figures"]["concepts"] == ["star-unlearned"]
     with pytest.raises(RevivalError, match="generate images"):
         run_experiment("rq1", None, tiny_config(), given={"x": (unlearned, masks)})
 
 
-def test_best_locator_ranks_by_restoration_then_auroc():
-    trials = {"zeros": {"restoration": 0.0, "auroc": 0.5}, "neuron": {"restoration": 0.03, "auroc": 0.78},
-              "residual": {"restoration": 0.03, "auroc": 0.49}, "none": {"restoration": None, "auroc": None}}
-    best, reason = best_locator(trials)
-    assert best == "neuron" and reason.startswith("highest restoration") and "residual" in reason
+def test_findings_follow_the_numbers_and_their_intervals():
+    big = 320
 
+    def row(o, u, r):
+        return {"original": share(round(o * big), big), "unlearned": share(round(u * big), big),
+                "revived": share(round(r * big), big)}
 
-def test_findings_follow_the_numbers():
-    revived = revival_finding({"a": {"original": 0.9, "unlearned": 0.1, "revived": 0.6}})
-    flat = revival_finding({"a": {"original": 0.9, "unlearned": 0.1, "revived": 0.15}})
-    never_erased = revival_finding({"a": {"original": 0.3, "unlearned": 0.3, "revived": 0.9}})
+    revived = revival_finding({"a": row(0.9, 0.1, 0.6)})
+    flat = revival_finding({"a": row(0.9, 0.1, 0.12)})
+    never_erased = revival_finding({"a": row(0.3, 0.3, 0.9)})
     assert (revived["verdict"], flat["verdict"], never_erased["verdict"]) == ("holds", "does not hold", "inconclusive")
-    row = {"original": 0.9, "unlearned": 0.1, "revived": 0.6, "defended": 0.1, "revived_after_defense": 0.1,
-           "unlearned_preserved": 0.9, "defended_preserved": 0.88}
-    assert defense_finding("d", {"a": row})["verdict"] == "holds"
-    assert defense_finding("d", {"a": row | {"revived_after_defense": 0.5}})["verdict"] == "does not hold"
-    assert defense_finding("d", {"a": row, "b": row | {"defended_preserved": 0.5}})["verdict"] == "partly holds"
-    assert defense_finding("d", {"a": row | {"revived": 0.1}})["verdict"] == "inconclusive"  # nothing to defend
+    few = {"original": share(9, 10), "unlearned": share(1, 10), "revived": share(4, 10)}
+    assert revival_finding({"a": few})["verdict"] == "inconclusive"  # +30 points on 10 images: not a verdict
+    base = row(0.9, 0.1, 0.6)
+    d = {**base, "defended": share(32, big), "revived_after_defense": share(32, big),
+         "unlearned_preserved": share(288, big), "defended_preserved": share(285, big)}
+    assert defense_finding("d", {"a": d})["verdict"] == "holds"
+    assert defense_finding("d", {"a": d | {"revived_after_defense": share(160, big)}})["verdict"] == "does not hold"
+    assert defense_finding("d", {"a": d, "b": d | {"defended_preserved": share(160, big)}})["verdict"] == "partly holds"
+    nothing_to_defend = d | {"revived": share(32, big)}
+    assert defense_finding("d", {"a": nothing_to_defend})["verdict"] == "inconclusive"
+
+
+def test_resume_refuses_a_run_of_another_version(tmp_path, capsys):
+    model = shutil.copytree(MINI_PATH, tmp_path / "mini")
+    out = tmp_path / "old"
+    out.mkdir()
+    run = {"format": RUN_FORMAT - 1, "kind": "experiment rq3", "config": {}, "model": {}}
+    (out / "experiment-run.json").write_text(json.dumps(run))
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["experiment", "rq3", "--model", str(model), "--resume", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another version of revival" in err
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def _fake_sd_folder(tmp_path):
@@ -117,7 +146,7 @@ def test_cli_rq3_on_non_mini_model_with_given_masks(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     result = json.loads((out / "result.json").read_text())
     assert result["figures"]["auroc"]["none"]["zeros"] > 0.99
-    assert (out / "rq3.png").is_file() and "[holds]" in (out / "findings.txt").read_text()
+    assert (out / "rq3.png").is_file() and "[sanity check]" in (out / "findings.txt").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
     assert result["inputs"]["masks"]["sha256"]
 

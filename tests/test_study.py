@@ -1,5 +1,8 @@
+import pytest
 import torch
 
+from revival.errors import RevivalError
+from revival.stages import Stage, Unlearned
 from revival.study import Study, StudySettings, defense_tag, family_of
 
 TINY = StudySettings(n_eval=2, eval_steps=2, timesteps=2, batch_size=32)
@@ -7,38 +10,55 @@ TINY = StudySettings(n_eval=2, eval_steps=2, timesteps=2, batch_size=32)
 
 def test_study_stages_cache_and_resume(random_mini_pipeline, tmp_path):
     study = Study(random_mini_pipeline, tmp_path, TINY)
-    unlearned, masks, info = study.unlearn("star", "object")
-    name = next(iter(masks))
-    assert info["density"] > 0 and torch.all(unlearned[name][masks[name]] == 0)
-    revived, rinfo = study.revive("star", "default", unlearned)
-    assert 0 <= rinfo["sign_recovery"]["overall"] <= 1
-    acc = study.accuracy("star.revived", revived, "star", "object")
-    assert 0 <= acc["target"] <= 1 and 0 <= acc["preserved"] <= 1
-    defended, attacked, tinfo = study.defend_and_attack("star", unlearned, masks, "gaussian", 1.0, "global_bottom")
-    assert not torch.any(defended[name][masks[name]] == 0)
-    assert 0 <= tinfo["metrics"]["auroc"] <= 1
+    unlearned = study.unlearn("star", "object")
+    name = next(iter(unlearned.masks))
+    assert isinstance(unlearned, Unlearned) and unlearned.info["density"] > 0
+    assert torch.all(unlearned.layers[name][unlearned.masks[name]] == 0)
+    revived = study.revive(unlearned, unlearned)
+    sr = revived.info["sign_recovery"]
+    assert 0 <= sr["overall"] <= 1 and sr["n_pruned"] == int(sum(m.sum() for m in unlearned.masks.values()))
+    acc = study.accuracy(revived, "star", "object")
+    assert acc["target"]["n"] == 2 and acc["target"]["ci95"][0] <= acc["target"]["accuracy"] <= acc["target"]["ci95"][1]
+    assert acc["preserved"]["n"] == 2 * 9  # pooled over the other nine objects
+    defended = study.defend(unlearned, "gaussian", 1.0)
+    assert not torch.any(defended.layers[name][unlearned.masks[name]] == 0)
+    attacked = study.attack(defended, unlearned, "global_bottom", 0.05)
+    m = attacked.info["metrics"]
+    assert 0 <= m["auroc"] <= 1 and 0 <= m["holdout_score"] <= 1 and m["located"] == round(
+        0.05 * sum(w.numel() for w in unlearned.masks.values()))
     # a second study on the same root reads everything back instead of recomputing
     again = Study(random_mini_pipeline, tmp_path, TINY)
-    r2, info2 = again.revive("star", "default", unlearned)
-    assert info2 == rinfo and torch.equal(r2[name], revived[name])
-    assert again.accuracy("star.revived", revived, "star", "object") == acc
+    r2 = again.revive(unlearned, unlearned)
+    assert r2.info == revived.info and torch.equal(r2.layers[name], revived.layers[name])
+    assert again.accuracy(revived, "star", "object")["target"] == acc["target"]
+
+
+def test_stage_round_trips_and_refuses_other_versions_and_weights(tmp_path):
+    masks = {"w": torch.tensor([[True, False], [False, True]])}
+    stage = Unlearned("c/unlearned", {"w": torch.tensor([[0.0, 1.0], [2.0, 0.0]])}, {"concept": "c"}, masks=masks)
+    folder = stage.save_pretrained(tmp_path / "s", fingerprint="abc")
+    back = Stage.from_pretrained(folder, "abc")
+    assert isinstance(back, Unlearned) and back.info == {"concept": "c"}
+    assert torch.equal(back.layers["w"], stage.layers["w"]) and torch.equal(back.masks["w"], masks["w"])
+    with pytest.raises(RevivalError, match="other original weights"):
+        Stage.from_pretrained(folder, "xyz")
+    meta = (folder / "stage.json").read_text().replace('"format": 2', '"format": 1')
+    (folder / "stage.json").write_text(meta)
+    with pytest.raises(RevivalError, match="another version of revival"):
+        Stage.from_pretrained(folder)
 
 
 def test_family_of():
     assert family_of("star") == "object" and family_of("neon") == "style" and family_of("cage") == "attribute"
 
 
-def test_locator_budget_reaches_the_locator_and_keeps_caches_apart(random_mini_pipeline, tmp_path):
-    paper = Study(random_mini_pipeline, tmp_path, TINY)
-    informed = Study(random_mini_pipeline, tmp_path, StudySettings(**{**TINY.__dict__, "locator_ratio": 0.2}))
-    assert paper.locator_budget("global_bottom") == {} and informed.locator_budget("zeros") == {}
-    assert informed.locator_budget("global_bottom") == {"ratio": 0.2} and informed.budget_tag() == "-r0.2"
-    unlearned, masks, _ = paper.unlearn("star", "object")
-    _, _, small = paper.defend_and_attack("star", unlearned, masks, "gaussian", 1.0, "global_bottom")
-    _, _, large = informed.defend_and_attack("star", unlearned, masks, "gaussian", 1.0, "global_bottom")
-    total = sum(int(w.numel()) for w in masks.values())
-    assert small["metrics"]["located"] == round(0.02 * total)
-    assert large["metrics"]["located"] == round(0.2 * total) and large["locator_params"]["ratio"] == 0.2
+def test_budgets_follow_the_pruned_share_or_the_fixed_ratio(random_mini_pipeline, tmp_path):
+    study = Study(random_mini_pipeline, tmp_path, TINY)
+    unlearned = study.unlearn("star", "object")
+    d = unlearned.info["density"]
+    assert study.budgets(unlearned) == [round(f * d, 6) for f in (0.5, 1.0, 2.0)]
+    fixed = Study(random_mini_pipeline, tmp_path, StudySettings(**{**TINY.__dict__, "locator_ratio": 0.2}))
+    assert fixed.budgets(unlearned) == [0.2]
 
 
 def test_defense_tag_names_every_setting():

@@ -2,19 +2,19 @@
 
 Per concept (by default an object, a style and the attribute): original -> unlearned (ConceptPrune)
 -> revived (the data-free attack) -> defended (Gaussian filling, row scope, scale 1) -> revived after
-the defense by the best adaptive locator (every registered locator is tried in weight space and the
-one with the highest restoration of the erased weights is kept). Plus a top_ratio sweep (sign
-recovery among the retained signs at every ratio, weight space; revived accuracy generated at a few
-ratios) and a Gaussian trade-off on the object concept (a few scales). Every stage is cached by
-`revival.study.Study` under `<run>/stages`, so an interrupted run resumes. `write_outputs` renders
-result.json, results.csv, the image grids, the plots and report.html from the result.
+the defense by the adaptive attacker: every registered locator at every budget is tried in weight
+space and the attacker keeps the one its own data-free rule prefers (`revival.attack.selection`);
+the oracle's choice (by restoration, reading the truth) is reported beside it as an upper bound.
+Plus a top_ratio sweep and a Gaussian trade-off on the object concept. Every accuracy carries its
+95% interval. The demo composes the same stages and building blocks as the experiments
+(`revival.experiments.context`), cached under `<run>/stages`, so an interrupted run resumes.
+`write_outputs` renders result.json, results.csv, the image grids, the plots and report.html.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,16 +25,18 @@ from revival.checkpoints import atomic_write_json, atomic_write_text
 from revival.errors import RevivalError
 from revival.evaluate.generate import make_grid
 from revival.evaluate.mini_eval import resolve_concept
-from revival.experiments import (
-    Context,
-    ExperimentConfig,
-    Progress,
-    StepClock,
-    adaptive_round,
-    config_from_dict,
-    config_to_dict,
+from revival.experiments.config import ExperimentConfig, read_run_file, write_run_file
+from revival.experiments.context import ATTACKER_RULE, ORACLE_RULE, Context, adaptive_round, round_plan, shares_only
+from revival.experiments.progress import Progress, StepClock
+from revival.findings import (
+    INTERVALS,
+    THRESHOLDS,
+    defense_finding,
+    finding,
+    revival_finding,
+    show,
+    sign_recovery_finding,
 )
-from revival.findings import THRESHOLDS, defense_finding, finding, revival_finding, sign_recovery_finding
 from revival.report.html import render_report
 from revival.report.plots import (
     STAGES,
@@ -54,10 +56,9 @@ class DemoConfig:
 
     concepts: tuple[str, ...] = ("star", "neon", "cage")
     # skill_ratio 0.2: the paper's 0.02 does not erase on the mini model (benchmarks/results/unlearn_mini.json,
-    # erase_search.json); 0.2 is the setting that does for the object family. locator_ratio 0.2: the adaptive
-    # attacker knows the published method and its skill_ratio, so it calls that share of entries pruned.
-    study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2,
-                                                                       locator_ratio=0.2))
+    # erase_search.json); 0.2 is the setting that does for the object family. The adaptive attacker tries
+    # budgets of 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule.
+    study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2))
     defense: str = "gaussian"
     defense_scale: float = 1.0
     defense_scope: str = "row"
@@ -72,7 +73,7 @@ class DemoConfig:
 # full ~ 172 x n_eval images of 20 forwards (~430 s), quick ~ 116 x n_eval images of 16 forwards (~95 s).
 PROFILES: dict[str, DemoConfig] = {
     "full": DemoConfig(),
-    "quick": DemoConfig(study=StudySettings(n_eval=4, eval_steps=8, skill_ratio=0.2, locator_ratio=0.2),
+    "quick": DemoConfig(study=StudySettings(n_eval=4, eval_steps=8, skill_ratio=0.2, budget_factors=(1.0,)),
                         top_ratios_generated=(0.2,),
                         tradeoff_scales=(1.0, 2.0)),
 }
@@ -88,19 +89,12 @@ def profile(name: str, concepts: tuple[str, ...] | None = None) -> DemoConfig:
 
 def start_run(run_dir: Path, config: DemoConfig, model: dict) -> None:
     """Record the settings and the model's fingerprint ({path, sha256}) so the run can be resumed."""
-    atomic_write_json({"config": config_to_dict(config), "model": model}, run_dir / RUN_FILE)
+    write_run_file(run_dir / RUN_FILE, "demo", config, model)
 
 
 def resume_run(run_dir: Path, model: dict) -> DemoConfig:
-    """The settings of an interrupted run; an error when it is not a demo run or the model changed since."""
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        raise RevivalError(f"{run_dir}: not a demo run folder ({RUN_FILE} is missing)")
-    saved = json.loads(path.read_text())
-    if saved.get("model", {}).get("sha256") != model.get("sha256"):
-        raise RevivalError(f"{run_dir}: was started with other model weights than {model.get('path')} has now; "
-                           "start a new run instead of resuming")
-    return config_from_dict(DemoConfig, saved["config"])
+    """The settings of an interrupted run; one line when it is not a demo run of this version or the model changed."""
+    return read_run_file(Path(run_dir) / RUN_FILE, "demo", model, DemoConfig)
 
 
 def _tradeoff_concept(config: DemoConfig, families: dict[str, str]) -> str:
@@ -109,11 +103,11 @@ def _tradeoff_concept(config: DemoConfig, families: dict[str, str]) -> str:
     return next((c for c in config.concepts if families[c] == "object"), config.concepts[0])
 
 
-def plan_steps(config: DemoConfig, locators: int) -> int:
-    """Units of work of a run (for the progress bar)."""
+def plan_steps(config: DemoConfig, attacks: int) -> int:
+    """Units of work of a run (for the progress bar); `attacks` per adaptive round."""
     swept = [r for r in config.top_ratios if r != config.study.top_ratio]  # the default ratio is the revived stage
-    per_concept = 7 + locators + len(swept) + len([r for r in swept if r in config.top_ratios_generated])
-    return len(config.concepts) * per_concept + len(config.tradeoff_scales) * (locators + 2)
+    per_concept = 7 + attacks + len(swept) + len([r for r in swept if r in config.top_ratios_generated])
+    return len(config.concepts) * per_concept + len(config.tradeoff_scales) * (attacks + 2)
 
 
 @dataclass
@@ -122,6 +116,12 @@ class DemoRun:
 
     result: dict
     images: dict[str, dict[str, np.ndarray]]  # {concept: {stage: uint8 (N, H, W, 3)}}
+
+
+def _acc(stage_acc: dict) -> dict:
+    """{target, preserved} as plain accuracies plus their intervals, for result.json."""
+    return {"target": stage_acc["target"]["accuracy"], "preserved": stage_acc["preserved"]["accuracy"],
+            "target_share": stage_acc["target"], "preserved_share": stage_acc["preserved"]}
 
 
 def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress | None = None) -> DemoRun:
@@ -133,37 +133,36 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     study = Study(pipe, run_dir / "stages", config.study)
     ecfg = ExperimentConfig(concepts=config.concepts, study=config.study, locators=config.locators,
                             defense_scope=config.defense_scope)
-    locators = ecfg.locator_names()
     clock = StepClock(progress)
-    clock.plan(plan_steps(config, len(locators)))
     ctx = Context(ecfg, study, clock)
+    clock.plan(plan_steps(config, round_plan(ctx)))
     concepts, images, sweep, cache = {}, {}, {}, {}
     for c in config.concepts:
-        stages = {"original": ctx.stage("original", study.original, c, "original")}
-        unlearned, masks, pinfo = ctx.unlearned(c)
-        stages["unlearned"] = ctx.stage(f"{c}.unlearned", unlearned, c, "unlearned")
-        revived, rinfo = ctx.revive(c, unlearned)
-        stages["revived"] = ctx.stage(f"{c}.revived", revived, c, "revived")
-        rnd = adaptive_round(study, c, unlearned, masks, config.defense, config.defense_scale, locators,
-                             config.defense_scope, clock)
-        stages["defended"] = ctx.stage(rnd.defended_key, rnd.defended, c, "defended")
-        stages["revived_after_defense"] = ctx.stage(rnd.attacked_key, rnd.attacked, c, "revived after defense")
-        keys = {"original": "original", "unlearned": f"{c}.unlearned", "revived": f"{c}.revived",
-                "defended": rnd.defended_key, "revived_after_defense": rnd.attacked_key}
+        stages = {"original": ctx.accuracy(study.original, c, "original")}
+        unlearned = ctx.unlearn(c)
+        stages["unlearned"] = ctx.accuracy(unlearned, c, "unlearned")
+        revived = ctx.revive(unlearned)
+        stages["revived"] = ctx.accuracy(revived, c, "revived")
+        rnd = adaptive_round(ctx, unlearned, config.defense, config.defense_scale, config.defense_scope)
+        stages["defended"] = ctx.accuracy(rnd.defended, c, "defended")
+        attacked = rnd.attacks[rnd.attacker]
+        stages["revived_after_defense"] = ctx.accuracy(attacked, c, "revived after defense")
+        keys = {"original": "original", "unlearned": unlearned.key, "revived": revived.key,
+                "defended": rnd.defended.key, "revived_after_defense": attacked.key}
         images[c] = {s: stages[s]["images"] for s in STAGES}
         concepts[c] = {
             "family": families[c],
-            "stages": {s: {"target": stages[s]["target"], "preserved": stages[s]["preserved"], "key": keys[s]}
-                       for s in STAGES},
+            "stages": {s: {**_acc(stages[s]), "key": keys[s]} for s in STAGES},
             "prompts": stages["original"]["prompts"],
-            "prune": {"density": pinfo["density"], "seconds": pinfo["timings_s"].get("total")},
-            "sign_recovery": rinfo["sign_recovery"], "attack_seconds": rinfo["timings_s"]["total"],
+            "prune": {"density": unlearned.info["density"], "seconds": unlearned.info["timings_s"].get("total")},
+            "sign_recovery": revived.info["sign_recovery"], "attack_seconds": revived.info["timings_s"]["total"],
             "defense": {"name": config.defense, "scale": config.defense_scale, "scope": config.defense_scope},
-            "locators": rnd.trials, "best_locator": rnd.best, "best_locator_reason": rnd.reason}
-        sweep[c] = _top_ratio_sweep(ctx, config, c, unlearned, stages["revived"], rinfo)
-        cache[c] = (unlearned, masks, stages)
+            "locators": rnd.trials, "attacker_choice": rnd.attacker, "oracle_choice": rnd.oracle,
+            "best_locator": rnd.attacker, "best_locator_reason": rnd.reason}
+        sweep[c] = _top_ratio_sweep(ctx, config, c, unlearned, stages["revived"], revived)
+        cache[c] = (unlearned, stages)
     t_concept = _tradeoff_concept(config, families)
-    tradeoff = _tradeoff(ctx, config, t_concept, locators, cache)
+    tradeoff = _tradeoff(ctx, config, t_concept, cache)
     clock.finish()
     result = {
         "title": "Concept revival audit: the whole story on the bundled mini model",
@@ -175,6 +174,9 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
         "grid_notes": {c: _grid_note(config, r) for c, r in concepts.items()},
         "findings": demo_findings(concepts, config),
         "thresholds": dict(THRESHOLDS),
+        "intervals": INTERVALS,
+        "attacker_rule": ATTACKER_RULE,
+        "oracle_rule": ORACLE_RULE,
         "seeds": {"images": [config.study.seed + i for i in range(config.study.n_eval)],
                   "prune": config.study.seed, "attack": config.study.seed, "defense": config.study.seed},
         "timings_s": clock.timings_s,
@@ -182,38 +184,39 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     return DemoRun(result, images)
 
 
-def _top_ratio_sweep(ctx: Context, config: DemoConfig, c: str, unlearned, revived_stage: dict, rinfo: dict) -> list:
+def _top_ratio_sweep(ctx: Context, config: DemoConfig, c: str, unlearned, revived_acc: dict, revived) -> list:
     """Sign recovery among the retained signs at every top_ratio; revived accuracy where generated."""
     rows = []
     default = config.study.top_ratio
     for r in config.top_ratios:
         if r == default:
-            info, acc = rinfo, revived_stage
+            stage, acc = revived, revived_acc
         else:
-            state, info = ctx.revive(c, unlearned, f"top{r:g}", top_ratio=r)
-            acc = (ctx.stage(f"{c}.revived-top{r:g}", state, c, "top_ratio sweep")
-                   if r in config.top_ratios_generated else None)
-        sr = info["sign_recovery"]
+            stage = ctx.revive(unlearned, f"top{r:g}", top_ratio=r)
+            acc = ctx.accuracy(stage, c, "top_ratio sweep") if r in config.top_ratios_generated else None
+        sr = stage.info["sign_recovery"]
         rows.append({"top_ratio": r, "sign_recovery_overall": sr["overall"], "sign_recovery_retained": sr["retained"],
-                     "revived_accuracy": None if acc is None else acc["target"],
-                     "preserved_accuracy": None if acc is None else acc["preserved"]})
+                     "revived_accuracy": None if acc is None else acc["target"]["accuracy"],
+                     "preserved_accuracy": None if acc is None else acc["preserved"]["accuracy"]})
     return rows
 
 
-def _tradeoff(ctx: Context, config: DemoConfig, c: str, locators: list[str], cache: dict) -> dict:
-    """Gaussian scales on one concept: preserved accuracy of the defended model vs revival by the best locator."""
-    unlearned, masks, stages = cache[c]
-    points = [{"defense": "none", "scale": None, "revival_success": stages["revived"]["target"],
-               "preserved_accuracy": stages["unlearned"]["preserved"], "erased_accuracy": stages["unlearned"]["target"],
-               "best_locator": "zeros"}]
+def _tradeoff(ctx: Context, config: DemoConfig, c: str, cache: dict) -> dict:
+    """Gaussian scales on one concept: preserved accuracy of the defended model vs the attacker's revival."""
+    unlearned, stages = cache[c]
+    points = [{"defense": "none", "scale": None, "revival_success": stages["revived"]["target"]["accuracy"],
+               "preserved_accuracy": stages["unlearned"]["preserved"]["accuracy"],
+               "erased_accuracy": stages["unlearned"]["target"]["accuracy"], "best_locator": "zeros",
+               "revival_share": stages["revived"]["target"]}]
     for s in config.tradeoff_scales:
-        rnd = adaptive_round(ctx.study, c, unlearned, masks, "gaussian", s, locators, config.defense_scope, ctx.clock)
-        d = ctx.stage(rnd.defended_key, rnd.defended, c, "defense trade-off")
-        a = ctx.stage(rnd.attacked_key, rnd.attacked, c, "defense trade-off")
-        points.append({"defense": "gaussian", "scale": s, "revival_success": a["target"],
-                       "preserved_accuracy": d["preserved"], "erased_accuracy": d["target"],
-                       "best_locator": rnd.best, "auroc": rnd.trials[rnd.best].get("auroc"),
-                       "restoration": rnd.trials[rnd.best].get("restoration")})
+        rnd = adaptive_round(ctx, unlearned, "gaussian", s, config.defense_scope)
+        d = shares_only(ctx.accuracy(rnd.defended, c, "defense trade-off"))
+        a = shares_only(ctx.accuracy(rnd.attacks[rnd.attacker], c, "defense trade-off"))
+        m = rnd.trials[rnd.attacker]
+        points.append({"defense": "gaussian", "scale": s, "revival_success": a["target"]["accuracy"],
+                       "preserved_accuracy": d["preserved"]["accuracy"], "erased_accuracy": d["target"]["accuracy"],
+                       "revival_share": a["target"], "best_locator": rnd.attacker, "oracle_choice": rnd.oracle,
+                       "auroc": m.get("auroc"), "restoration": m.get("restoration")})
     return {"concept": c, "scope": config.defense_scope, "points": points}
 
 
@@ -227,21 +230,20 @@ def _grid_note(config: DemoConfig, row: dict) -> str:
 
 
 def demo_findings(concepts: dict, config: DemoConfig) -> list[dict]:
-    """Verdicts from the numbers: revival, sign recovery, the defense against the best locator, the locator choice."""
-    acc = {c: {s: r["stages"][s]["target"] for s in STAGES} for c, r in concepts.items()}
-    defense_rows = {c: {**acc[c], "unlearned_preserved": r["stages"]["unlearned"]["preserved"],
-                        "defended_preserved": r["stages"]["defended"]["preserved"]} for c, r in concepts.items()}
+    """Verdicts from the shares and their intervals: revival, sign recovery, the defense against the attacker."""
+    share = {c: {s: r["stages"][s]["target_share"] for s in STAGES} for c, r in concepts.items()}
+    defense_rows = {c: {**share[c], "unlearned_preserved": r["stages"]["unlearned"]["preserved_share"],
+                        "defended_preserved": r["stages"]["defended"]["preserved_share"]} for c, r in concepts.items()}
     label = f"{config.defense} filling ({config.defense_scope} scope, scale {config.defense_scale:g})"
     return [
-        revival_finding(acc),
-        sign_recovery_finding({c: r["sign_recovery"]["overall"] for c, r in concepts.items()},
+        revival_finding({c: {s: share[c][s] for s in ("original", "unlearned", "revived")} for c in share}),
+        sign_recovery_finding({c: r["sign_recovery"] for c, r in concepts.items()},
                               {c: r["sign_recovery"]["retained"] for c, r in concepts.items()}),
-        defense_finding(f"The defense, {label}, withstands the best adaptive locator", defense_rows),
-        finding("Which adaptive locator attacked the defended model, and why", None,
-                " ".join(f"{c}: {r['best_locator_reason']}." for c, r in concepts.items())
-                + " Restoration = <revived, original> / <original, original> over the truly pruned positions "
-                "(1 = the erased weights put back exactly, 0 = still erased, < 0 = pushed the wrong way); it "
-                "is measured against the true masks, so the demo plays the strongest attacker in the registry."),
+        defense_finding(f"The defense, {label}, withstands the adaptive attacker", defense_rows),
+        finding("Which adaptive locator the attacker used, and the oracle's choice", None,
+                " ".join(f"{c}: {r['best_locator_reason']}; revived after defense "
+                         f"{show(r['stages']['revived_after_defense']['target_share'])}."
+                         for c, r in concepts.items())),
     ]
 
 
@@ -258,11 +260,14 @@ def results_csv(result: dict) -> str:
     """One row per concept x stage: erased (target) and preserved accuracy."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["concept", "family", "stage", "erased_accuracy", "preserved_accuracy", "eval_key"])
+    w.writerow(["concept", "family", "stage", "erased_accuracy", "erased_ci95_low", "erased_ci95_high", "erased_n",
+                "preserved_accuracy", "preserved_ci95_low", "preserved_ci95_high", "preserved_n", "eval_key"])
     for c, r in result["concepts"].items():
         for s in STAGES:
             st = r["stages"][s]
-            w.writerow([c, r["family"], s, f"{st['target']:.4f}", f"{st['preserved']:.4f}", st["key"]])
+            t, p = st["target_share"], st["preserved_share"]
+            w.writerow([c, r["family"], s, f"{st['target']:.4f}", *t["ci95"], t["n"], f"{st['preserved']:.4f}",
+                        *p["ci95"], p["n"], st["key"]])
     return buf.getvalue()
 
 

@@ -119,8 +119,9 @@ def _row_mad(X: Tensor) -> Tensor:
 
 
 def select(name: str, scores: Weights, ratio: float = DEFAULT_RATIO, seed: int = 0) -> dict[str, Tensor]:
-    """The located set of adaptive locator `name` from its scores: the top `ratio` overall or per row."""
-    if name == "global_bottom":
+    """The located set of adaptive locator `name` from its scores: the top `ratio` overall or per row
+    (the `budget` of its registry entry)."""
+    if LOCATORS.meta(name).get("budget") == "global":
         return top_global(scores, ratio, seed)
     return {n: top_per_row(s, ratio, seed) for n, s in scores.items()}
 
@@ -137,7 +138,7 @@ def global_bottom_scores(weights: Weights) -> Weights:
     return {n: -w.float().abs() for n, w in weights.items()}
 
 
-@LOCATORS.register("global_bottom")
+@LOCATORS.register("global_bottom", adaptive=True, budget="global", knows=())
 def global_bottom(weights: Weights, ratio: float = DEFAULT_RATIO, seed: int = 0) -> dict[str, Tensor]:
     """The globally smallest `ratio` of magnitudes across all given matrices are missing.
 
@@ -184,7 +185,7 @@ def row_outlier_scores(weights: Weights, scale: float = 1.0) -> Weights:
     return out
 
 
-@LOCATORS.register("row_outlier")
+@LOCATORS.register("row_outlier", adaptive=True, budget="row", knows=("scale",))
 def row_outlier(weights: Weights, ratio: float = DEFAULT_RATIO, scale: float = 1.0, seed: int = 0) -> dict[str, Tensor]:
     """Per row, the `ratio` of entries that look most like Gaussian fill rather than the layer's own law.
 
@@ -215,7 +216,7 @@ def residual_scores(weights: Weights, ratio: float = DEFAULT_RATIO, rank_ratio: 
     return out
 
 
-@LOCATORS.register("residual")
+@LOCATORS.register("residual", adaptive=True, budget="row", knows=())
 def residual(weights: Weights, ratio: float = DEFAULT_RATIO, rank_ratio: float = 0.1, refits: int = 2,
              seed: int = 0) -> dict[str, Tensor]:
     """Per row, the `ratio` of entries a low-rank approximation of the matrix explains worst.
@@ -278,7 +279,7 @@ def neuron_scores(weights: Weights, ratio: float = DEFAULT_RATIO, fill: str = "g
     return out
 
 
-@LOCATORS.register("neuron")
+@LOCATORS.register("neuron", adaptive=True, budget="row", knows=("fill", "scale", "gamma"))
 def neuron(weights: Weights, ratio: float = DEFAULT_RATIO, fill: str = "gaussian", scale: float = 1.0,
            gamma: float = 0.0, rank_ratio: float = 0.1, column_weight: float = 20.0, refits: int = 0,
            seed: int = 0) -> dict[str, Tensor]:
@@ -308,6 +309,6 @@ def locate_with_scores(name: str, weights: Weights, **params) -> tuple[dict[str,
     score_fn = SCORES.get(name)
     accepted = inspect.signature(score_fn).parameters
     scores = score_fn(weights, **{k: v for k, v in params.items() if k in accepted})
-    if name == "zeros":
+    if not LOCATORS.meta(name).get("adaptive"):
         return fn(weights, **params), scores
     return select(name, scores, params.get("ratio", DEFAULT_RATIO), params.get("seed", 0)), scores

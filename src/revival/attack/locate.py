@@ -1,7 +1,9 @@
 """Step 1 of the attack: find the missing (pruned) entries of each selected weight matrix.
 
 A locator is `fn(weights: dict[str, Tensor], **params) -> dict[str, BoolTensor]` (True = missing),
-registered in `LOCATORS`. `locate` runs one and adds per-layer counts and warnings.
+registered in `LOCATORS` with its metadata: `adaptive` (it takes a budget `ratio`, the share of
+entries it calls missing), `budget` ("row" or "global": where that share is counted) and `knows`
+(the defense settings an informed attacker gives it). `locate` runs one and adds per-layer counts and warnings.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from revival.registry import Registry
 LOCATORS: Registry = Registry("locator")
 
 
-@LOCATORS.register("zeros")
+@LOCATORS.register("zeros", adaptive=False, knows=())
 def zeros(weights: dict[str, Tensor], **params) -> dict[str, Tensor]:
     """Exact zeros are missing: what ConceptPrune leaves behind (SPEC 2.1)."""
     if params:

@@ -3,7 +3,8 @@
 A rule is `fn(W, completed, missing, retained, *, generator, reference) -> Tensor`: a matrix of
 W's shape whose entries at `retained` are the signed values to write (elsewhere ignored). W is
 the attacked matrix, `completed` its completion, `missing` the located holes. Rules named in
-`NEEDS_REFERENCE` are research ablations that read the original (unpruned) matrix `reference`.
+with `needs_reference=True` in their registry entry are research ablations (oracles) that read the
+original (unpruned) matrix `reference`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from revival.errors import RevivalError
 from revival.registry import Registry
 
 MAGNITUDES: Registry = Registry("magnitude rule")
-NEEDS_REFERENCE = frozenset({"oracle_sign", "oracle_magnitude"})
 
 
 @dataclass
@@ -97,14 +97,14 @@ def _need(reference: Tensor | None, rule: str) -> Tensor:
     return reference.float()
 
 
-@MAGNITUDES.register("oracle_sign")
+@MAGNITUDES.register("oracle_sign", needs_reference=True)
 def oracle_sign(W: Tensor, completed: Tensor, missing: Tensor, retained: Tensor, *, generator: torch.Generator,
         reference: Tensor | None = None) -> Tensor:
     """Original sign with the NMS magnitude: what perfect sign recovery would give."""
     return _sign(_need(reference, "oracle_sign")) * nms_magnitude(W, missing, generator)
 
 
-@MAGNITUDES.register("oracle_magnitude")
+@MAGNITUDES.register("oracle_magnitude", needs_reference=True)
 def oracle_magnitude(W: Tensor, completed: Tensor, missing: Tensor, retained: Tensor, *, generator: torch.Generator,
         reference: Tensor | None = None) -> Tensor:
     """Original magnitude with the completed sign: do magnitudes or signs carry the concept?"""

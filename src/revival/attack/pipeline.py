@@ -1,7 +1,9 @@
 """The whole data-free attack on a state dict: locate -> complete -> keep top-K signs -> scale.
 
 Only the (pruned) weights are read: no mask file, no data, no training. `reference` (the original
-weights) is optional and used only to measure sign recovery and by the oracle ablations.
+weights) is read only by the oracle magnitude rules (registry entries with `needs_reference`).
+What the attack achieved is measured outside it, by `revival.evaluate.attack_metrics`, from the
+located holes and completed values this returns.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import Tensor
 
 from revival.attack.complete import COMPLETERS
 from revival.attack.locate import locate
-from revival.attack.magnitudes import MAGNITUDES, NEEDS_REFERENCE
+from revival.attack.magnitudes import MAGNITUDES
 from revival.attack.signs import check_top_ratio, retain_top
 from revival.attack.structured import side_features
 from revival.checkpoints import select_layers
@@ -27,15 +29,17 @@ DEFAULT_METHOD = "softimpute"  # chosen on benchmarks/attack_speed.py: as good a
 
 @dataclass
 class ReviveResult:
-    """The revived weights and what happened to each layer."""
+    """The revived weights, what happened to each layer, and the located holes and completed values
+    (per attacked layer, float32 on the CPU) from which evaluation code scores the attack."""
 
     state_dict: dict[str, Tensor]
     per_layer: dict[str, dict]
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    sign_recovery: dict | None = None
     config: dict = field(default_factory=dict)
+    located: dict[str, Tensor] = field(default_factory=dict, repr=False)
+    completed: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
 
 def check_finite(state_dict: dict[str, Tensor], what: str = "checkpoint") -> None:
@@ -54,12 +58,6 @@ def side_info(state_dict: dict[str, Tensor], name: str) -> Tensor | None:
     if partner is None or tuple(partner.shape) != (2 * h, d):
         return None
     return side_features(partner.float(), h)
-
-
-def sign_agreement(completed: Tensor, reference: Tensor, missing: Tensor, retained: Tensor) -> tuple[int, int]:
-    """(matches among missing, matches among retained) of sign(completed) vs sign(reference)."""
-    same = torch.sign(completed.float()) == torch.sign(reference.float())
-    return int((same & missing).sum()), int((same & retained).sum())
 
 
 def _layer_seed(seed: int, name: str) -> int:
@@ -101,7 +99,7 @@ def revive(
     complete_fn = COMPLETERS.get(method)
     magnitude_fn = MAGNITUDES.get(magnitude)
     check_top_ratio(top_ratio)
-    if magnitude in NEEDS_REFERENCE and reference is None:
+    if MAGNITUDES.meta(magnitude).get("needs_reference") and reference is None:
         raise RevivalError(f"magnitude rule {magnitude!r} is an ablation that needs the original weights (reference)")
     sel = select_layers(state_dict, layers)
     notes = [f"skipped {k}: not a 2-D weight" for k in sel.skipped]
@@ -116,7 +114,7 @@ def revive(
     per_layer: dict[str, dict] = {}
     if progress is not None:
         progress(0, len(sel.names))
-    totals = {"missing": 0, "match": 0, "retained": 0, "match_retained": 0}
+    completed_all: dict[str, Tensor] = {}
     for name in sel.names:
         W, miss = weights[name], located.masks[name]
         n_miss = located.counts[name]
@@ -126,7 +124,7 @@ def revive(
             continue
         t0 = time.perf_counter()
         params = dict(method_params)
-        if getattr(complete_fn, "uses_side_info", False) and "side" not in params:
+        if COMPLETERS.meta(method).get("uses_side_info") and "side" not in params:
             params["side"] = side_info(state_dict, name)
         completed = complete_fn(W, miss, device=device, **params).to("cpu", torch.float32)
         t1 = time.perf_counter()
@@ -139,26 +137,13 @@ def revive(
         t2 = time.perf_counter()
         timings["complete"] += t1 - t0
         timings["signs_magnitudes"] += t2 - t1
-        n_ret = int(retained.sum())
-        row = {"missing": n_miss, "retained": n_ret, "seconds": round(t2 - t0, 4)}
-        if ref is not None:
-            match, match_ret = sign_agreement(completed, ref, miss, retained)
-            row["sign_recovery"] = {"overall": match / n_miss, "retained": match_ret / n_ret if n_ret else None}
-            totals.update(missing=totals["missing"] + n_miss, match=totals["match"] + match,
-                          retained=totals["retained"] + n_ret, match_retained=totals["match_retained"] + match_ret)
-        per_layer[name] = row
+        completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed))
+        per_layer[name] = {"missing": n_miss, "retained": int(retained.sum()), "seconds": round(t2 - t0, 4)}
         if progress is not None:
             progress(len(per_layer), len(sel.names))
-    sign_recovery = None
-    if reference is not None:
-        sign_recovery = {
-            "overall": totals["match"] / totals["missing"],
-            "retained": totals["match_retained"] / totals["retained"] if totals["retained"] else None,
-            "per_layer": {k: v["sign_recovery"] for k, v in per_layer.items() if "sign_recovery" in v},
-        }
     timings["total"] = time.perf_counter() - t_start
     config = {"layers": layers, "locator": locator, "locator_params": locator_params or {}, "method": method,
               "method_params": {k: v for k, v in method_params.items() if k != "side"}, "top_ratio": top_ratio,
               "magnitude": magnitude, "seed": seed, "device": str(device) if device is not None else None}
     return ReviveResult(out, per_layer, {k: round(v, 4) for k, v in timings.items()}, located.warnings, notes,
-                        sign_recovery, config)
+                        config, located.masks, completed_all)

@@ -94,7 +94,7 @@ def mnar_holdout(X: Tensor, miss: Tensor, generator: torch.Generator, quantile: 
     return cand & (torch.rand(X.shape, generator=generator).to(X.device) < p)
 
 
-@COMPLETERS.register("structured")
+@COMPLETERS.register("structured", uses_side_info=True)  # gets the GEGLU input weights as `side`
 def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_weight: float | str = "auto",
                side_weights: tuple[float, ...] = (0.0, 0.5, 1.0), mnar_quantile: float | None = 0.5,
                lam_scale: float = 1.0, rank: int | None = None, max_iters: int = 100, holdout_iters: int = 20,
@@ -131,5 +131,3 @@ def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_w
     record_stats(stats, **info, side_weight=None if S is None else side_weight, holdout_scores=scores)
     return Z.to(W.device, W.dtype)
 
-
-structured.uses_side_info = True  # the pipeline passes the GEGLU input weights as `side` when it finds them

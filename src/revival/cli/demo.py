@@ -13,7 +13,8 @@ from revival.cli._common import command_line
 from revival.demo import DemoConfig, profile, resume_run, run_demo, start_run, write_outputs
 from revival.errors import RevivalError
 from revival.evaluate.mini_eval import resolve_concept
-from revival.experiments import config_to_dict
+from revival.experiments.config import config_to_dict
+from revival.findings import show
 from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
 from revival.models import load_pipeline
 from revival.report.plots import STAGE_LABELS, STAGES
@@ -44,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _table(result: dict) -> str:
     cols = [STAGE_LABELS[s] for s in STAGES]
-    lines = ["erased-concept accuracy (preserved) by stage", "concept  | " + " | ".join(cols)]
+    lines = ["erased-concept accuracy [95% interval] (preserved) by stage", "concept  | " + " | ".join(cols)]
     for c, r in result["concepts"].items():
-        cells = [f"{r['stages'][s]['target']:.0%} ({r['stages'][s]['preserved']:.0%})" for s in STAGES]
+        cells = [f"{show(r['stages'][s]['target_share'])} ({r['stages'][s]['preserved']:.0%})" for s in STAGES]
         lines.append(f"{c:8s} | " + " | ".join(cells))
     return "\n".join(lines)
 

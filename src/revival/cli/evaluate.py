@@ -11,7 +11,14 @@ from revival.checkpoints import atomic_write_json
 from revival.cli._common import add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
 from revival.evaluate.generate import make_grid
-from revival.evaluate.mini_eval import CONTROL, FAMILIES, concept_accuracy, evaluate_family, resolve_concept
+from revival.evaluate.mini_eval import (
+    CONTROL,
+    FAMILIES,
+    concept_accuracy,
+    concept_intervals,
+    evaluate_family,
+    resolve_concept,
+)
 from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
 from revival.mini.evaluator import load_evaluator
 from revival.mini.pipeline import MiniPipeline
@@ -81,10 +88,13 @@ def run(args: argparse.Namespace) -> int:
                                                   "unet": args.unet, "evaluator": EVALUATOR_PATH})
     result["accuracy"] = concept_accuracy(ev.per_concept, concept)
     result["per_concept"] = ev.per_concept
+    result["intervals"] = {**concept_intervals(ev.shares, concept), "per_concept": ev.shares,
+                           "method": "Wilson 95% over images; preserved pools the other concepts' images"}
     result["outputs"] = outputs
     result["timings_s"] = {"load": round(t1 - t0, 2), "generate_and_classify": round(t2 - t1, 2)}
     atomic_write_json(result, out / "result.json")
     acc = result["accuracy"]
-    print(f"{concept} ({family}): target {acc['target']:.3f}, preserved {acc['preserved']:.3f} "
-          f"-> {outputs['result']}")
+    ci = result["intervals"]
+    print(f"{concept} ({family}): target {acc['target']:.3f} {ci['target']['ci95']}, preserved "
+          f"{acc['preserved']:.3f} {ci['preserved']['ci95']} (95% intervals) -> {outputs['result']}")
     return 0

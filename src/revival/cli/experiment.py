@@ -23,6 +23,7 @@ from revival.experiments import (
     quick_config,
     run_experiment,
 )
+from revival.experiments.config import read_run_file, write_run_file
 from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
 from revival.mini.pipeline import MiniPipeline
 from revival.models import load_pipeline, resolve_model_path
@@ -63,8 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
                         "erase, see benchmarks/results/unlearn_mini.json; 0.02 otherwise)")
     p.add_argument("--locator-ratio", type=float, default=None,
-                   help="adaptive locators' budget, the share of entries they call pruned (default: the skill "
-                        "ratio, an attacker who knows the published method)")
+                   help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
+                        "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="ConceptPrune activation-collection seeds (rq1, rq3): figures per seed, mean and spread "
+                        "(default: 0; rq3: 0 1 2)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     p.add_argument("--device", default="cpu", help="torch device")
     p.set_defaults(func=run)
@@ -123,11 +127,13 @@ def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
     skill = args.skill_ratio if args.skill_ratio is not None else (MINI_SKILL_RATIO if mini else PAPER_SKILL_RATIO)
     if not 0 < skill < 1:
         raise RevivalError(f"--skill-ratio must be in (0, 1), got {skill}")
-    budget = args.locator_ratio if args.locator_ratio is not None else skill
-    if not 0 < budget < 1:
+    budget = args.locator_ratio
+    if budget is not None and not 0 < budget < 1:
         raise RevivalError(f"--locator-ratio must be in (0, 1), got {budget}")
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
+    seeds = args.seeds or ([0, 1, 2] if args.name == "rq3" and not args.quick else [0])
+    kw["seeds"] = tuple(dict.fromkeys(seeds))
     for name in ("n_eval", "eval_steps"):
         value = getattr(args, name)
         if value is not None:
@@ -140,7 +146,8 @@ def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
 def _findings_text(result: dict) -> str:
     lines = [result["title"], f"Question: {result['question']}", ""]
     for f in result["findings"]:
-        lines.append(f"- [{f['verdict'] or 'note'}] {f['title']}: {f['text']}")
+        tag = f["verdict"] or ("sanity check" if f.get("kind") == "sanity check" else "note")
+        lines.append(f"- [{tag}] {f['title']}: {f['text']}")
     lines += ["", "Thresholds: " + ", ".join(f"{k}={v:g}" for k, v in result["thresholds"].items())]
     return "\n".join(lines) + "\n"
 
@@ -162,22 +169,17 @@ def run(args: argparse.Namespace) -> int:
     model = describe_input(unet_file or model_path)
     if args.resume:
         given_settings = (args.out, args.quick, args.concepts, args.skill_ratio, args.locator_ratio, args.n_eval,
-                          args.eval_steps)
+                          args.eval_steps, args.seeds)
         if any(v not in (None, False) for v in given_settings):
             raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
-                               "--concepts, --skill-ratio, --locator-ratio, --n-eval or --eval-steps with it")
+                               "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval or --eval-steps with it")
         out = Path(args.resume)
-        if not (out / RUN_FILE).is_file():
-            raise RevivalError(f"{out}: not an experiment run folder ({RUN_FILE} is missing)")
-        saved = json.loads((out / RUN_FILE).read_text())
-        if saved["name"] != exp.name or saved["model"].get("sha256") != model.get("sha256"):
-            raise RevivalError(f"{out}: holds a {saved['name']} run on other model weights; start a new run")
-        config = config_from_dict(ExperimentConfig, saved["config"])
+        config = read_run_file(out / RUN_FILE, f"experiment {exp.name}", model, ExperimentConfig)
     else:
         config = _config(args, mini)
         out = prepare_out_dir(Path(args.out) if args.out else Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S"),
                               overwrite=args.overwrite)
-        atomic_write_json({"name": exp.name, "config": config_to_dict(config), "model": model}, out / RUN_FILE)
+        write_run_file(out / RUN_FILE, f"experiment {exp.name}", config, model)
     study = None
     if given is None:
         study = Study(load_pipeline(args.model, device=args.device), out / "stages", config.study)

@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from revival.attack import COMPLETERS, DEFAULT_METHOD, LOCATORS, MAGNITUDES, revive
 from revival.attack.adaptive_locate import locate_with_scores
-from revival.attack.magnitudes import NEEDS_REFERENCE
 from revival.checkpoints import LAYER_PRESETS, atomic_write_json, load_checkpoint, save_checkpoint, select_layers
 from revival.cli._common import command_line, key_value
 from revival.defend.masks import load_masks, match_masks
 from revival.errors import RevivalError
+from revival.evaluate.attack_metrics import score_attack
 from revival.evaluate.locator_metrics import locator_report
 from revival.models import resolve_model_path
 from revival.results import base_result, prepare_out_dir
@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-ratio", type=float, default=0.6,
                    help="share of completed signs kept per matrix, by |value| (default %(default)s)")
     p.add_argument("--magnitude", default="nms", choices=MAGNITUDES.names(),
-                   help=f"magnitude rule (default %(default)s; {', '.join(sorted(NEEDS_REFERENCE))} need --reference)")
+                   help=f"magnitude rule (default %(default)s; "
+                   f"{', '.join(MAGNITUDES.names_where(needs_reference=True))} need --reference)")
     p.add_argument("--layers", default="ffn2",
                    help=f"preset ({', '.join(LAYER_PRESETS)}) or glob over parameter names (default %(default)s)")
     p.add_argument("--locate", default="zeros", choices=LOCATORS.names(),
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="locator parameter, repeatable (e.g. ratio=0.02, scale=1.0)")
     p.add_argument("--masks", default=None,
                    help="true pruning masks (masks.safetensors), for evaluation only: adds the locator's precision, "
-                   "recall and AUROC to result.json; the attack itself never reads them")
+                   "recall and AUROC to result.json, and with --reference scores sign recovery and restoration "
+                   "over the truly pruned positions; the attack itself never reads them")
     p.add_argument("--seed", type=int, default=0, help="seed of the magnitude sampling (default %(default)s)")
     p.add_argument("--device", default=None, help="torch device for the completion (default: cuda if available)")
     p.add_argument("--reference", default=None,
@@ -102,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
     result["timings_s"] = res.timings
     result["warnings"] = res.warnings
     result["notes"] = res.notes
-    if res.sign_recovery is not None:
-        result["sign_recovery"] = res.sign_recovery
+    if reference is not None:  # oracle figures: against the true masks when given, else the located positions
+        scores = score_attack(res.state_dict, res.located, res.completed, reference, masks)
+        result["sign_recovery"] = scores["sign_recovery"]
+        result["attack_scores"] = {k: v for k, v in scores.items() if k != "sign_recovery"}
     if masks is not None:
         weights = {n: ckpt.state_dict[n].float() for n in select_layers(ckpt.state_dict, args.layers).names}
         located, scores = locate_with_scores(args.locate, weights, **locate_params)
@@ -116,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     kept = sum(v["retained"] for v in res.per_layer.values())
     line = (f"revived {len(res.per_layer)} layers ({missing} missing entries, {kept} retained) "
             f"in {res.timings['total']:.1f}s -> {final}")
-    if res.sign_recovery is not None:
-        sr = res.sign_recovery
+    if reference is not None:
+        sr = result["sign_recovery"]
         kept_sr = "n/a" if sr["retained"] is None else f"{sr['retained']:.3f}"
         line += f"; sign recovery {sr['overall']:.3f} overall, {kept_sr} retained"
     print(line)

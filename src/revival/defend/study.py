@@ -1,7 +1,9 @@
 """Defense-versus-attacker trials: defend an unlearned model, let an adaptive attacker revive it, measure.
 
 Weight-space figures only (no images): the locator's precision, recall and AUROC against the true
-masks, and what the attack wrote at the truly pruned positions. Generation-side figures are
+masks, what the attack wrote at the truly pruned positions (ORACLE figures, `evaluate.attack_metrics`),
+and the attacker's own data-free score of its located set (`holdout_score`, `attack.selection`).
+Generation-side figures are
 measured by the caller on `defend(...)` (once per defense) and on each `attack_trial(...).revived`:
 
     defended = defend(unlearned, masks, "gaussian", scale=1.0)
@@ -17,12 +19,16 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from revival.attack import revive
+from revival.attack import LOCATORS, revive
 from revival.attack.adaptive_locate import locate_with_scores
+from revival.attack.selection import holdout_sign_score
 from revival.defend.masks import match_masks
 from revival.defend.obfuscate import obfuscate
 from revival.errors import RevivalError
+from revival.evaluate.attack_metrics import restoration, score_attack
 from revival.evaluate.locator_metrics import locator_report
+
+__all__ = ["Trial", "attack_trial", "defend", "informed_locator_params", "oracle_trial", "restoration"]
 
 
 @dataclass
@@ -37,45 +43,17 @@ class Trial:
 def informed_locator_params(locator: str, defense: str, scale: float, defense_params: dict | None = None) -> dict:
     """Locator parameters of an attacker who knows the defense and its settings (Kerckhoffs).
 
-    `row_outlier` and `neuron` test for the defender's fill law; the others take no such knowledge.
+    A locator's registry entry says what it `knows` (the fill law's scale, fill and gamma); a
+    locator that models the fill takes it only for the fills it can model (gaussian, lowrank).
     `decoy` and `neuron` defenses are described by their fill.
     """
     params = dict(defense_params or {})
     fill = params.get("fill", "gaussian") if defense in ("decoy", "neuron") else defense
-    if locator == "row_outlier":
-        return {"scale": scale}
-    if locator == "neuron" and fill in ("gaussian", "lowrank"):
-        return {"fill": fill, "scale": scale, "gamma": float(params.get("gamma", 0.0)) if fill == "lowrank" else 0.0}
-    return {}
-
-
-def restoration(weights: dict[str, Tensor], reference: dict[str, Tensor], masks: dict[str, Tensor]) -> float:
-    """<W, W_orig> / <W_orig, W_orig> over the pruned positions: 1 = put back, 0 = erased, < 0 = opposite."""
-    num = sum(float((weights[n].float()[m] * reference[n].float()[m]).sum()) for n, m in masks.items())
-    den = sum(float((reference[n].float()[m] ** 2).sum()) for n, m in masks.items())
-    return num / den
-
-
-def attack_outcome(revived: dict[str, Tensor], located: dict[str, Tensor], reference: dict[str, Tensor],
-                   masks: dict[str, Tensor]) -> dict:
-    """What the attack wrote at the truly pruned positions, as shares of their number.
-
-    `revived_correct` / `revived_wrong`: pruned positions the attack retained (wrote a large value
-    to) with the original's sign / the opposite sign; `sign_recovery_retained` their ratio;
-    `collateral`: unpruned weights the attack overwrote with a large value, per pruned position;
-    `restoration` of the revived weights (see `restoration`).
-    """
-    correct = wrong = collateral = total = 0
-    for n, m in masks.items():
-        written = located[n] & (revived[n] != 0)
-        same = revived[n].float().sign() == reference[n].float().sign()
-        correct += int((written & m & same).sum())
-        wrong += int((written & m & ~same).sum())
-        collateral += int((written & ~m).sum())
-        total += int(m.sum())
-    return {"revived_correct": correct / total, "revived_wrong": wrong / total,
-            "sign_recovery_retained": correct / (correct + wrong) if correct + wrong else None,
-            "collateral": collateral / total, "restoration": restoration(revived, reference, masks)}
+    knows = LOCATORS.meta(locator).get("knows", ())
+    if "fill" in knows and fill not in ("gaussian", "lowrank"):
+        return {}
+    law = {"fill": fill, "scale": scale, "gamma": float(params.get("gamma", 0.0)) if fill == "lowrank" else 0.0}
+    return {k: law[k] for k in knows}
 
 
 def defend(unlearned: dict[str, Tensor], masks: dict[str, Tensor], defense: str = "gaussian", scope: str = "row",
@@ -109,12 +87,21 @@ def attack_trial(defended: dict[str, Tensor], masks: dict[str, Tensor], referenc
     try:
         result = revive(defended, layers=layers, locator=locator, locator_params=lp, seed=seed, **revive_params)
         revived = result.state_dict
-        metrics.update(attack_outcome(revived, located, reference, masks))
+        s = score_attack(revived, result.located, result.completed, reference, masks)
+        sr, n = s["sign_recovery"], max(1, s["sign_recovery"]["n_pruned"])
+        matched = round((sr["retained"] or 0.0) * sr["n_retained"])
+        metrics.update(revived_correct=matched / n, revived_wrong=(sr["n_retained"] - matched) / n,
+                       sign_recovery_retained=sr["retained"], sign_recovery_overall=sr["overall"],
+                       coverage=s["coverage"], collateral=s["collateral"], restoration=s["restoration"])
+        # the attacker's own, data-free score of this located set (revival.attack.selection)
+        metrics["holdout_score"] = holdout_sign_score(weights, result.located,
+                                                      method=revive_params.get("method", "softimpute"), seed=seed)
     except RevivalError as e:
         if "nothing to revive" not in str(e):
             raise
-        metrics.update(revived_correct=0.0, revived_wrong=0.0, sign_recovery_retained=None, collateral=0.0,
-                       restoration=metrics["defended_restoration"])
+        metrics.update(revived_correct=0.0, revived_wrong=0.0, sign_recovery_retained=None,
+                       sign_recovery_overall=0.0, coverage=0.0, collateral=0.0,
+                       restoration=metrics["defended_restoration"], holdout_score=None)
     metrics["seconds"] = {"locate": round(t1 - t0, 3), "revive": round(time.perf_counter() - t1, 3)}
     return Trial(located, revived, metrics)
 

@@ -20,6 +20,7 @@ import torch
 
 from revival.errors import RevivalError
 from revival.evaluate.generate import generate
+from revival.evaluate.intervals import pooled, share
 from revival.mini import world
 from revival.mini.evaluator import MiniEvaluator, classify, load_evaluator
 from revival.registry import Registry
@@ -95,6 +96,7 @@ class FamilyEval:
 
     family: str
     per_concept: dict[str, float]
+    shares: dict[str, dict]  # {concept: {accuracy, k, n, ci95}} (Wilson 95% over images)
     images: dict[str, np.ndarray] = field(repr=False)
     prompts: dict[str, list[str]] = field(repr=False)
     seeds: list[int] = field(repr=False)
@@ -123,16 +125,22 @@ def evaluate_family(
     images = generate(pipe, flat, seeds * len(fam.concepts), steps, guidance, batch_size, progress=progress,
                       autocast=autocast)
     per_image = {c: images[k * n_per_concept : (k + 1) * n_per_concept] for k, c in enumerate(fam.concepts)}
-    per_concept = {}
+    shares = {}
     for c in fam.concepts:
-        hits = fam.hits(c, prompts[c], classify(evaluator, per_image[c]))
-        per_concept[c] = float(np.mean(hits))
-    return FamilyEval(family, per_concept, per_image, prompts, seeds)
+        hits = np.asarray(fam.hits(c, prompts[c], classify(evaluator, per_image[c])), bool)
+        shares[c] = share(int(hits.sum()), len(hits))
+    return FamilyEval(family, {c: s["accuracy"] for c, s in shares.items()}, shares, per_image, prompts, seeds)
 
 
-def concept_accuracy(per_concept: dict[str, float], concept: str) -> dict[str, float]:
-    """{target: accuracy of `concept`, preserved: mean accuracy of the family's other concepts}."""
+def concept_accuracy(per_concept: dict[str, float], concept: str) -> dict[str, float | None]:
+    """{target: accuracy of `concept`, preserved: mean accuracy of the family's other concepts (None if none)}."""
     if concept not in per_concept:
         raise RevivalError(f"no accuracy for {concept!r}; measured: {', '.join(per_concept)}")
     others = [a for c, a in per_concept.items() if c != concept]
-    return {"target": per_concept[concept], "preserved": float(np.mean(others)) if others else float("nan")}
+    return {"target": per_concept[concept], "preserved": float(np.mean(others)) if others else None}
+
+
+def concept_intervals(shares: dict[str, dict], concept: str) -> dict[str, dict | None]:
+    """{target, preserved} as shares with 95% intervals; preserved pools the images of the other concepts."""
+    others = [s for c, s in shares.items() if c != concept]
+    return {"target": shares[concept], "preserved": pooled(others) if others else None}

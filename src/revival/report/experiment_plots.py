@@ -77,10 +77,12 @@ def gaussian_tradeoff_figure(rows: Sequence[Mapping], baselines: Mapping[str, fl
     xs = [float(r["scale"]) for r in rows]
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot()
-    for key, label, color in (("erased", "erased concept, defended model", "#55a868"),
-                              ("preserved", "preserved concepts, defended model", "#4c72b0"),
-                              ("revived", "erased concept after the best adaptive revival", "#8172b3")):
-        ax.plot(xs, [r[key] for r in rows], marker="o", color=color, label=label)
+    for key, label, color, ls in (("erased", "erased concept, defended model", "#55a868", "-"),
+                                  ("preserved", "preserved concepts, defended model", "#4c72b0", "-"),
+                                  ("revived", "erased concept after the attacker's revival", "#8172b3", "-"),
+                                  ("revived_oracle", "after the oracle-chosen revival (upper bound)", "#8172b3", ":")):
+        if all(r.get(key) is not None for r in rows):
+            ax.plot(xs, [r[key] for r in rows], marker="o", color=color, ls=ls, label=label)
     ax.axhline(baselines["unlearned"], color="#c44e52", ls="--", lw=1, label="erased concept, unlearned model")
     ax.axhline(baselines["unlearned_preserved"], color="grey", ls=":", lw=1,
                label="preserved concepts, unlearned model")

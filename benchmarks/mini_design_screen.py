@@ -1,0 +1,166 @@
+"""Design screen of the second-generation bundled model (issue 14): each variant scored by how SD-like it is.
+
+    python benchmarks/mini_design_screen.py --pipeline ~/.cache/revival-minisd/pipeline-base-2000 --variant base
+
+For one trained pipeline folder (a plain `StableDiffusionPipeline`), with seeded images classified by
+the 64x64 world's evaluator, each accuracy with its 95% Wilson interval:
+- quality: object, style and attribute accuracy of the original model;
+- where concepts live: object and style accuracy with every ff.net.2 zeroed, every attn2.to_v
+  zeroed, and every ff.net.2 halved (tells early whether FFN pruning can erase at all);
+- erasure at the paper's settings: ConceptPrune (ffn2, skill_ratio 0.02, attributes 0.01, T = 10)
+  per screened concept: erased accuracy before/after and preserved accuracy before/after.
+Rows are merged into benchmarks/results/mini_design_screen.json by variant name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from revival.checkpoints import atomic_write_json
+from revival.evaluate.intervals import pooled, share
+from revival.minisd import world
+from revival.minisd.evaluator import classify, load_evaluator
+from revival.unlearn import concept_prune
+from revival.unlearn.prompts import PromptPairs
+
+RESULTS = Path(__file__).parent / "results" / "mini_design_screen.json"
+SCREEN = {"object": ("star", "house", "fish", "key"), "style": ("neon", "sepia"), "attribute": world.ATTRIBUTES}
+
+
+def prompts(family: str, concept: str, n: int) -> list[str]:
+    """n evaluation prompts of a concept, cycling over the fillers (scenes for objects, objects otherwise)."""
+    if family == "object":
+        return [world.TEMPLATES["object_in_scene"].format(object=concept, scene=world.SCENES[i % 8]) for i in range(n)]
+    objs = [world.OBJECTS[i % len(world.OBJECTS)] for i in range(n)]
+    if family == "style":
+        return [world.TEMPLATES["style"].format(object=o, style=concept) for o in objs]
+    return [world.TEMPLATES[concept].format(object=o) for o in objs]
+
+
+def hits(family: str, concept: str, pred: dict) -> np.ndarray:
+    if family == "object":
+        return pred["object"] == concept
+    if family == "style":
+        return pred["style"] == concept
+    return pred[concept]
+
+
+def prune_pairs(family: str, concept: str) -> PromptPairs:
+    """ConceptPrune's base and target prompts in the paper's templates, on the mini vocabulary."""
+    if family == "object":
+        return PromptPairs(tuple(f"a {s}" for s in world.SCENES), tuple(f"a {concept} in a {s}" for s in world.SCENES))
+    base = tuple(f"a photo of a {o}" for o in world.OBJECTS)
+    if family == "style":
+        return PromptPairs(base, tuple(f"a {o} in the style of {concept}" for o in world.OBJECTS))
+    return PromptPairs(base, tuple(world.TEMPLATES[concept].format(object=o) for o in world.OBJECTS))
+
+
+class Scorer:
+    """Seeded generation (image i: seed i) and classification of concept accuracies."""
+
+    def __init__(self, pipe, evaluator, n: int, steps: int, guidance: float):
+        self.pipe, self.evaluator, self.n, self.steps, self.guidance = pipe, evaluator, n, steps, guidance
+
+    def accuracy(self, family: str, concepts) -> dict[str, dict]:
+        out = {}
+        for c in concepts:
+            ps = prompts(family, c, self.n)
+            gens = [torch.Generator().manual_seed(i) for i in range(self.n)]
+            with torch.no_grad():
+                imgs = self.pipe(ps, num_inference_steps=self.steps, guidance_scale=self.guidance, generator=gens,
+                                 output_type="np").images
+            h = np.asarray(hits(family, c, classify(self.evaluator, np.round(imgs * 255).astype(np.uint8))), bool)
+            out[c] = share(int(h.sum()), len(h))
+        return out
+
+
+def concept_family(c: str) -> str:
+    return "object" if c in world.OBJECTS else "style" if c in world.STYLES else "attribute"
+
+
+def where_concepts_live(scorer: Scorer, unet) -> dict:
+    original = {k: v.clone() for k, v in unet.state_dict().items()}
+    cases = {"zero_ffn2": lambda k, v: torch.zeros_like(v) if k.endswith("ff.net.2.weight") else v,
+             "zero_attn2_to_v": lambda k, v: torch.zeros_like(v) if k.endswith("attn2.to_v.weight") else v,
+             "halve_ffn2": lambda k, v: v * 0.5 if k.endswith("ff.net.2.weight") else v}
+    out = {}
+    for name, f in cases.items():
+        unet.load_state_dict({k: f(k, v) for k, v in original.items()})
+        out[name] = {fam: pooled(list(scorer.accuracy(fam, SCREEN[fam]).values())) for fam in ("object", "style")}
+    unet.load_state_dict(original)
+    return out
+
+
+def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps: int) -> dict:
+    unet = pipe.unet
+    original = {k: v.clone() for k, v in unet.state_dict().items()}
+    rows = {}
+    for fam, concepts in SCREEN.items():
+        for c in concepts:
+            ratio = 0.01 if fam == "attribute" else 0.02
+            res = concept_prune(pipe, c, prompts=prune_pairs(fam, c), skill_ratio=ratio, timesteps=timesteps,
+                                num_inference_steps=scorer.steps, guidance_scale=scorer.guidance, apply=True)
+            after = scorer.accuracy(fam, SCREEN[fam])
+            others = [o for o in SCREEN[fam] if o != c]
+            rows[c] = {"family": fam, "skill_ratio": ratio,
+                       "density": sum(v["pruned"] for v in res.per_layer.values())
+                       / sum(int(np.prod(v["shape"])) for v in res.per_layer.values()),
+                       "erased_before": before[fam][c], "erased_after": after[c],
+                       "preserved_before": pooled([before[fam][o] for o in others]) if others else None,
+                       "preserved_after": pooled([after[o] for o in others]) if others else None}
+            print(f"  {c}: {rows[c]['erased_before']['accuracy']:.2f} -> {rows[c]['erased_after']['accuracy']:.2f}",
+                  flush=True)
+            unet.load_state_dict(original)
+    return rows
+
+
+def main() -> int:
+    from diffusers import StableDiffusionPipeline
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pipeline", type=Path, required=True)
+    ap.add_argument("--variant", required=True)
+    ap.add_argument("--evaluator", type=Path, default=Path.home() / ".cache" / "revival-minisd" /
+                    "evaluator.safetensors")
+    ap.add_argument("--n", type=int, default=16, help="images per concept")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--timesteps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
+    quality = {fam: scorer.accuracy(fam, world.OBJECTS if fam == "object" else world.STYLES if fam == "style"
+                                    else world.ATTRIBUTES) for fam in ("object", "style", "attribute")}
+    print({f: pooled(list(q.values()))["accuracy"] for f, q in quality.items()}, flush=True)
+    live = where_concepts_live(scorer, pipe.unet)
+    print({k: {f: v["accuracy"] for f, v in d.items()} for k, d in live.items()}, flush=True)
+    erased = erasure(scorer, pipe, quality, args.timesteps)
+    training = json.loads((args.pipeline / "training.json").read_text()) if (args.pipeline / "training.json").exists() \
+        else None
+    row = {"variant": args.variant, "pipeline": str(args.pipeline), "training": training,
+           "quality": {f: {"mean": pooled(list(q.values())), "per_concept": q} for f, q in quality.items()},
+           "where_concepts_live": live, "erasure_paper_settings": erased, "wall_s": round(time.time() - t0, 1),
+           "settings": {"n": args.n, "steps": args.steps, "guidance": args.guidance, "timesteps": args.timesteps,
+                        "threads": args.threads}}
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": {}}
+    data["rows"][args.variant] = row
+    data["command_last"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    atomic_write_json(data, RESULTS)
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

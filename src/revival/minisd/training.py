@@ -1,0 +1,103 @@
+"""A resumable, seeded training loop shared by every component of the miniature Stable Diffusion."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """torch.save to a unique temporary sibling, then rename into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_loop(
+    name: str,
+    workdir: Path,
+    modules: dict[str, nn.Module],
+    loss_fn: Callable[[int], torch.Tensor],
+    steps: int,
+    lr: float,
+    warmup: int = 100,
+    ema_decay: float | None = None,
+    weight_decay: float = 0.0,
+    checkpoint_every_s: float = 180.0,
+    config: dict | None = None,
+    log: Callable[[str], None] = print,
+    autocast: bool = False,
+) -> dict:
+    """Train `modules` on `loss_fn(step)` with AdamW and cosine decay; resumable from `workdir/name.pt`.
+
+    The batch of step s is a function of s alone, so a resumed run sees the batches an
+    uninterrupted run would. With `ema_decay`, the EMA weights replace the live ones at the end.
+    Returns the run's record (steps, seconds, losses by hundred steps), also written as JSON.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt = workdir / f"{name}.pt"
+    params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    ema = [p.detach().clone() for p in params] if ema_decay else None
+    step, elapsed, losses = 0, 0.0, []
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        opt.load_state_dict(state["opt"])
+        ema = state["ema"]
+        step, elapsed, losses = state["step"], state["elapsed"], state["losses"]
+        log(f"{name}: resumed at step {step}")
+    for m in modules.values():
+        m.train()
+    t0 = time.time() - elapsed
+    last = time.time()
+
+    def save() -> None:
+        atomic_torch_save(dict(modules={k: m.state_dict() for k, m in modules.items()}, opt=opt.state_dict(),
+                               ema=ema, step=step, elapsed=time.time() - t0, losses=losses), ckpt)
+
+    while step < steps:
+        frac = step / max(1, steps)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(frac * math.pi))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if ema is not None:
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for e, p in zip(ema, params, strict=True):
+                    e.lerp_(p.detach(), 1 - decay)
+        step += 1
+        losses.append(loss.item())
+        if step % 100 == 0:
+            log(f"{name}: step {step}/{steps} loss {sum(losses[-100:]) / 100:.4f} {time.time() - t0:.0f}s")
+        if time.time() - last > checkpoint_every_s:
+            save()
+            last = time.time()
+    save()
+    if ema is not None:
+        with torch.no_grad():
+            for e, p in zip(ema, params, strict=True):
+                p.copy_(e)
+    for m in modules.values():
+        m.eval()
+    record = {"component": name, "steps": steps, "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
+              "weight_decay": weight_decay, "autocast_bf16": autocast, "wall_s": round(time.time() - t0, 1),
+              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "loss_per_100": [round(sum(losses[i:i + 100]) / len(losses[i:i + 100]), 5)
+                               for i in range(0, len(losses), 100)],
+              "config": config or {}}
+    (workdir / f"{name}.json").write_text(json.dumps(record, indent=2))
+    return record

@@ -1,0 +1,103 @@
+"""The miniature's denoiser: a diffusers `UNet2DConditionModel` on 16x16x4 latents, built the way SD1.5's is.
+
+Cross-attention transformer blocks at every level but the lowest (as SD's 64/32/16 of 64/32/16/8),
+a cross-attention mid block, GEGLU feed-forward nets ending in `ff.net.2`. Variants differ in
+the levers the design screen turns (widths, transformer depth, training length).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, UNet2DConditionModel
+
+from revival.minisd.text_encoder import TEXT_DIM
+
+SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    prediction_type="epsilon",
+)
+
+BASE = dict(
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    block_out_channels=(64, 128, 128),
+    layers_per_block=1,
+    transformer_layers_per_block=1,
+    norm_num_groups=16,
+    cross_attention_dim=TEXT_DIM,
+    attention_head_dim=4,
+)
+
+# The design screen's variants: name -> overrides of BASE.
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "wide": {"block_out_channels": (96, 192, 192)},
+    "deep": {"layers_per_block": 2},
+    "narrow": {"block_out_channels": (48, 96, 96)},
+    "t2": {"transformer_layers_per_block": 2},
+}
+
+
+def unet_config(variant: str) -> dict:
+    """The full UNet config of a screen variant."""
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown UNet variant {variant!r}; known: {', '.join(VARIANTS)}")
+    return {**BASE, **VARIANTS[variant]}
+
+
+def build_unet(variant: str = "base", seed: int = 0) -> UNet2DConditionModel:
+    """An untrained UNet of one variant, deterministic under `seed`."""
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**unet_config(variant))
+
+
+@dataclass(frozen=True)
+class UNetTrainConfig:
+    """Hyper-parameters of the denoiser's training (epsilon prediction, classifier-free dropout, EMA)."""
+
+    variant: str = "base"
+    steps: int = 6000
+    batch_size: int = 32
+    lr: float = 5e-4
+    ema_decay: float = 0.999
+    cond_dropout: float = 0.1
+    seed: int = 0
+    autocast: bool = False
+
+
+def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor, cfg: UNetTrainConfig,
+               workdir: Path, log=print) -> tuple[UNet2DConditionModel, dict]:
+    """Train on cached latents (N, 4, 16, 16) and frozen text states per image (N, L, D); resumable."""
+    from revival.minisd.training import train_loop
+
+    unet = build_unet(cfg.variant, cfg.seed)
+    sched = DDIMScheduler(**SCHEDULER_CONFIG)
+
+    def loss_fn(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(latents), (cfg.batch_size,), generator=g)
+        x0, ctx = latents[idx], context[idx].clone()
+        ctx[torch.rand(len(idx), generator=g) < cfg.cond_dropout] = empty
+        noise = torch.randn(x0.shape, generator=g)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=g)
+        pred = unet(sched.add_noise(x0, noise, t), t, encoder_hidden_states=ctx).sample
+        return F.mse_loss(pred.float(), noise)
+
+    name = f"unet-{cfg.variant}"
+    record = train_loop(name, workdir, {"unet": unet}, loss_fn, cfg.steps, cfg.lr, warmup=200,
+                        ema_decay=cfg.ema_decay, config={**asdict(cfg), "unet": unet_config(cfg.variant)}, log=log,
+                        autocast=cfg.autocast)
+    return unet, record
