@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from revival.attack import DEFAULT_METHOD, revive
 from revival.checkpoints import atomic_write_json, select_layers
 from revival.defend.study import attack_trial, defend, informed_locator_params
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
+from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
 from revival.evaluate.mini_eval import FAMILIES, evaluate_family
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
@@ -50,7 +50,8 @@ class StudySettings:
     top_ratio: float = 0.6
     magnitude: str = "nms"
     batch_size: int = 64
-    precision: str = "bf16"  # denoiser autocast during evaluation: "bf16" (about 2x faster on CPU) or "fp32"
+    # denoiser autocast during evaluation: "auto" (bf16 where the hardware runs it natively), "bf16" or "fp32"
+    precision: str = "auto"
     # adaptive attacker's budget (share of entries it calls pruned); None: budget_factors x the method's pruned share
     locator_ratio: float | None = None
     budget_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -186,16 +187,17 @@ class Study:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"evaluate {stage.key} ({family})")
         self._load(stage.state(self.original_state))
+        autocast = resolve_autocast(self.s.precision, self.pipe.device)
         try:
             ev = evaluate_family(self.pipe, family, self.s.n_eval, self.s.seed, self.s.eval_steps, self.s.guidance,
-                                 self.s.batch_size, autocast=torch.bfloat16 if self.s.precision == "bf16" else None)
+                                 self.s.batch_size, autocast=autocast)
         finally:
             self._load(self.original_state)
         tmp = npz.with_name(npz.stem + ".tmp.npz")
         np.savez_compressed(tmp, **ev.images)
         tmp.replace(npz)
         rec = {"family": family, "stage": stage.key, "per_concept": ev.shares, "prompts": ev.prompts,
-               "seeds": ev.seeds}
+               "seeds": ev.seeds, "autocast": str(autocast).replace("torch.", "") if autocast else "fp32"}
         atomic_write_json(rec, path)
         rec["images"] = ev.images
         return rec

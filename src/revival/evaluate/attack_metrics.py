@@ -44,7 +44,8 @@ def score_attack(revived: dict[str, Tensor], located: dict[str, Tensor], complet
     for n in names:
         m, loc = truth[n].bool(), located[n].bool()
         ref_sign = reference[n].float().sign()
-        match = int((m & loc & (completed[n].float().sign() == ref_sign)).sum())
+        done = completed.get(n)  # a layer the attack found nothing in has no completion
+        match = 0 if done is None else int((m & loc & (done.float().sign() == ref_sign)).sum())
         written = loc & (revived[n].float() != 0)
         w_true = written & m
         w_match = int((w_true & (revived[n].float().sign() == ref_sign)).sum())
