@@ -1,0 +1,335 @@
+"""Weight sources for benchmarks/attack_real.py: matrices trained for real on real tasks, with WANDA masks.
+
+Each source yields `Case`s: one original weight matrix and the positions a WANDA-style pruning
+would zero in it. Everything is built once, seeded, and cached under `--cache` (default
+~/.cache/revival-bench/attack_real), never in git:
+
+- `mini[:LABEL]`: the bundled mini model's 11 `ff.net.2` layers (64x256, 128x512) under the masks
+  of `revival.unlearn.concept_prune` from its own prompts, for every erasable concept with its
+  family, at skill_ratio 0.02 (the paper's) and 0.2 (the setting that erases on this model).
+  `mini_pipelines` maps a label to a pipeline folder: the next bundled model is added with
+  `--mini-model NAME=PATH` (the hook for the model being trained now).
+- `lm_stdlib`: a byte-level transformer language model (4 blocks, d 128, GELU MLP 128 -> 512 ->
+  128) trained here on the source text of the Python standard library shipped with the
+  interpreter (held-out files excluded), masks from the input activations of each block's
+  `fc2` (128 x 512) on held-out files: per row the top ratio of |W| x column L2 norm.
+- `mlp_digits`: a residual MLP classifier (3 blocks, 128 -> 512 -> 128) trained here on
+  scikit-learn's bundled handwritten digits (8x8, 1,797 images; 80/20 split), masks from the
+  `fc2` input activations on the held-out 20%.
+
+Masks (2% and 20% of each row) mirror ConceptPrune's skilled set: per output row the top entries
+of |W| x input activation norm; the trained weights and masks are saved with their seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+DEFAULT_CACHE = Path.home() / ".cache" / "revival-bench" / "attack_real"
+RATIOS = (0.02, 0.2)
+
+
+@dataclass
+class Case:
+    """One matrix to attack: the original weights and the pruned positions."""
+
+    source: str
+    setting: str  # e.g. "sr0.02"
+    group: str  # concept for mini, "" otherwise
+    layer: str
+    weight: torch.Tensor
+    mask: torch.Tensor
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def wanda_top(weight: torch.Tensor, colnorm: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Per row the int(ratio * in_features) largest |W| x column norm (WANDA's score)."""
+    k = max(1, int(ratio * weight.shape[1]))
+    score = weight.abs().float() * colnorm.float()[None, :]
+    return torch.zeros(weight.shape, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
+
+
+def _save_masks(masks: dict[str, torch.Tensor], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.to(torch.uint8).contiguous() for k, v in masks.items()}, str(tmp))
+    tmp.replace(path)
+
+
+def _load_masks(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v.bool() for k, v in load_file(str(path)).items()}
+
+
+# ---------------------------------------------------------------------------------------------- mini
+
+
+def mini_cases(cache: Path, label: str, model: str, ratios=RATIOS, concepts: list[str] | None = None
+               ) -> Iterator[Case]:
+    """ConceptPrune masks of every concept on one mini-world pipeline folder (`model`: "mini" or a path)."""
+    from revival.mini import world
+    from revival.models import load_pipeline
+    from revival.study import family_of
+    from revival.unlearn import concept_prune
+
+    concepts = concepts or [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
+    pipe = None
+    weights = None
+    for ratio in ratios:
+        for concept in concepts:
+            path = cache / "mini" / label / f"masks_sr{ratio}_{concept}.safetensors"
+            if pipe is None:
+                torch.manual_seed(0)
+                pipe = load_pipeline(model)
+                weights = {n: p.detach().float().clone() for n, p in pipe.unet.named_parameters()
+                           if n.endswith("ff.net.2.weight")}
+            if not path.exists():
+                t0 = time.perf_counter()
+                res = concept_prune(pipe, concept, family=family_of(concept), skill_ratio=ratio, apply=False)
+                _save_masks(res.masks, path)
+                log(f"mini/{label}: masks {concept} sr{ratio} in {time.perf_counter() - t0:.1f}s")
+            masks = _load_masks(path)
+            for name, w in weights.items():
+                yield Case(f"mini:{label}" if label != "mini" else "mini", f"sr{ratio}", concept, name, w,
+                           masks[name])
+
+
+# ------------------------------------------------------------------------------------------- lm_stdlib
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block with a GELU MLP (fc1 d -> 4d, fc2 4d -> d)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(att.transpose(1, 2).reshape(B, T, D))
+        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
+
+
+class ByteLM(nn.Module):
+    """Byte-level causal LM with tied input/output embeddings."""
+
+    def __init__(self, d: int = 128, layers: int = 4, heads: int = 4, ctx: int = 64):
+        super().__init__()
+        self.emb = nn.Embedding(256, d)
+        self.pos = nn.Parameter(torch.zeros(ctx, d))
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln = nn.LayerNorm(d)
+        nn.init.normal_(self.emb.weight, std=0.02)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.emb(idx) + self.pos[: idx.shape[1]]
+        for b in self.blocks:
+            x = b(x)
+        return self.ln(x) @ self.emb.weight.T
+
+
+def stdlib_text() -> tuple[bytes, bytes, dict]:
+    """(train bytes, held-out bytes, description): the stdlib's .py files, tests and site-packages left out.
+
+    A file is held out when the first byte of the sha256 of its relative path is < 26 (~10%).
+    """
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py")
+                   if not {"site-packages", "test", "tests", "idle_test"} & set(p.relative_to(root).parts))
+    train, held = [], []
+    for p in files:
+        rel = str(p.relative_to(root))
+        (held if hashlib.sha256(rel.encode()).digest()[0] < 26 else train).append(p.read_bytes())
+    desc = {"root": str(root), "files": len(files), "held_out_files": len(held),
+            "train_bytes": sum(map(len, train)), "held_out_bytes": sum(map(len, held))}
+    return b"\n".join(train), b"\n".join(held), desc
+
+
+def _batches(data: torch.Tensor, n: int, ctx: int, g: torch.Generator) -> torch.Tensor:
+    start = torch.randint(0, data.numel() - ctx - 1, (n,), generator=g)
+    return torch.stack([data[s: s + ctx + 1] for s in start.tolist()]).long()
+
+
+def train_lm(cache: Path, steps: int = 400, seed: int = 0, batch: int = 32, lr: float = 3e-3,
+             folder: str = "lm_stdlib") -> Path:
+    """Train (once) the byte LM on stdlib source; save weights, held-out fc2 input norms and a log."""
+    out = cache / folder
+    if (out / "model.safetensors").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    train, held, desc = stdlib_text()
+    tr = torch.frombuffer(bytearray(train), dtype=torch.uint8)
+    ho = torch.frombuffer(bytearray(held), dtype=torch.uint8)
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = ByteLM()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 40) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    t0 = time.perf_counter()
+    losses = []
+    for step in range(steps):
+        x = _batches(tr, batch, 64, g)
+        loss = F.cross_entropy(model(x[:, :-1]).reshape(-1, 256), x[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if step % 50 == 0:
+            log(f"lm_stdlib step {step} loss {loss:.3f}")
+    model.eval()
+    gh = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        xh = _batches(ho, 256, 64, gh)
+        held_loss = float(F.cross_entropy(model(xh[:, :-1]).reshape(-1, 256), xh[:, 1:].reshape(-1)))
+    norms = activation_norms(model, [f"blocks.{i}.fc2" for i in range(len(model.blocks))], xh[:, :-1])
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    save_file(norms, str(out / "norms.safetensors"))
+    info = {"data": desc, "seed": seed, "steps": steps, "batch": batch, "ctx": 64, "lr": lr,
+            "train_loss_first": losses[0], "train_loss_last_50_mean": sum(losses[-50:]) / 50,
+            "held_out_loss_nats_per_byte": held_loss, "held_out_tokens_for_norms": int(xh[:, :-1].numel()),
+            "seconds": round(time.perf_counter() - t0, 1), "threads": torch.get_num_threads()}
+    (out / "train.json").write_text(json.dumps(info, indent=2))
+    log(f"lm_stdlib trained: {info}")
+    return out
+
+
+def activation_norms(model: nn.Module, modules: list[str], *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Column L2 norm of the input of each named Linear over all tokens of one forward pass (WANDA)."""
+    acc: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in modules:
+        def hook(mod, args, name=name):
+            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+            acc[name] = acc.get(name, 0) + x.square().sum(0)
+        hooks.append(model.get_submodule(name).register_forward_pre_hook(hook))
+    with torch.no_grad():
+        model(*inputs)
+    for h in hooks:
+        h.remove()
+    return {f"{k}.weight": v.sqrt() for k, v in acc.items()}
+
+
+def wanda_cases(source: str, folder: Path, ratios=RATIOS) -> Iterator[Case]:
+    weights = load_file(str(folder / "model.safetensors"))
+    norms = load_file(str(folder / "norms.safetensors"))
+    for ratio in ratios:
+        for name, nrm in norms.items():
+            w = weights[name].float()
+            yield Case(source, f"r{ratio}", "", name, w, wanda_top(w, nrm, ratio))
+
+
+# ------------------------------------------------------------------------------------------ mlp_digits
+
+
+class ResMLP(nn.Module):
+    """64 -> 128, three residual blocks (LN, fc1 128 -> 512, GELU, fc2 512 -> 128), LN, 10 classes."""
+
+    def __init__(self, d: int = 128, blocks: int = 3):
+        super().__init__()
+        self.inp = nn.Linear(64, d)
+        self.blocks = nn.ModuleList(nn.ModuleDict({"ln": nn.LayerNorm(d), "fc1": nn.Linear(d, 4 * d),
+                                                   "fc2": nn.Linear(4 * d, d)}) for _ in range(blocks))
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for b in self.blocks:
+            h = h + b["fc2"](F.gelu(b["fc1"](b["ln"](h))))
+        return self.head(self.ln(h))
+
+
+def train_mlp(cache: Path, epochs: int = 300, seed: int = 0) -> Path:
+    """Train (once) the residual MLP on sklearn's digits; save weights, held-out fc2 input norms and a log."""
+    out = cache / "mlp_digits"
+    if (out / "model.safetensors").exists():
+        return out
+    from sklearn import __version__ as skv
+    from sklearn.datasets import load_digits
+
+    out.mkdir(parents=True, exist_ok=True)
+    X, y = load_digits(return_X_y=True)
+    X = torch.tensor(X, dtype=torch.float32) / 16.0
+    y = torch.tensor(y)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_tr = int(0.8 * len(y))
+    tr, te = perm[:n_tr], perm[n_tr:]
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = ResMLP()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
+    t0 = time.perf_counter()
+    steps_per_epoch = math.ceil(n_tr / 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
+    for epoch in range(epochs):
+        order = tr[torch.randperm(n_tr, generator=g)]
+        for i in range(0, n_tr, 64):
+            idx = order[i: i + 64]
+            xb = X[idx] + 0.05 * torch.randn(len(idx), 64, generator=g)  # light input noise
+            loss = F.cross_entropy(model(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        if epoch % 50 == 0:
+            log(f"mlp_digits epoch {epoch} loss {loss:.3f}")
+    model.eval()
+    with torch.no_grad():
+        acc_te = float((model(X[te]).argmax(1) == y[te]).float().mean())
+        acc_tr = float((model(X[tr]).argmax(1) == y[tr]).float().mean())
+    norms = activation_norms(model, [f"blocks.{i}.fc2" for i in range(len(model.blocks))], X[te])
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
+    save_file(norms, str(out / "norms.safetensors"))
+    info = {"data": f"sklearn {skv} load_digits (1797 x 64), 80/20 split by seed", "seed": seed, "epochs": epochs,
+            "batch": 64, "lr": 2e-3, "train_accuracy": acc_tr, "held_out_accuracy": acc_te,
+            "held_out_samples_for_norms": len(te), "seconds": round(time.perf_counter() - t0, 1),
+            "threads": torch.get_num_threads()}
+    (out / "train.json").write_text(json.dumps(info, indent=2))
+    log(f"mlp_digits trained: {info}")
+    return out
+
+
+# -------------------------------------------------------------------------------------------- registry
+
+
+def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concepts: list[str] | None = None
+                 ) -> Iterator[Case]:
+    """Cases of one source: `mini` / `mini:LABEL`, `lm_stdlib` or `mlp_digits`."""
+    if name == "mini" or name.startswith("mini:"):
+        label = name.partition(":")[2] or "mini"
+        yield from mini_cases(cache, label, mini_pipelines[label], concepts=concepts)
+    elif name == "lm_stdlib":
+        yield from wanda_cases(name, train_lm(cache))
+    elif name == "mlp_digits":
+        yield from wanda_cases(name, train_mlp(cache))
+    else:
+        raise SystemExit(f"unknown source {name!r}")
+
+
+def source_info(name: str, cache: Path) -> dict:
+    """The training log of a trained source (empty for mini)."""
+    folder = {"lm_stdlib": "lm_stdlib", "mlp_digits": "mlp_digits"}.get(name)
+    path = cache / folder / "train.json" if folder else None
+    return json.loads(path.read_text()) if path and path.exists() else {}
