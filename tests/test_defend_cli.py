@@ -108,4 +108,6 @@ def test_missing_masks_file_and_existing_out(tmp_path, capsys):
     (tmp_path / "out" / "keep.txt").write_text("x")
     assert _run(tmp_path) == 2 and "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "out" / "keep.txt").exists()
+    # --overwrite replaces only an output of ours (issue 12): make the folder an earlier run's
+    (tmp_path / "out" / "result.json").write_text(json.dumps({"command": "revival obfuscate", "version": "0"}))
     assert _run(tmp_path, "--overwrite") == 0 and not (tmp_path / "out" / "keep.txt").exists()

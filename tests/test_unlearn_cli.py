@@ -64,6 +64,8 @@ def test_overwrite_and_custom_prompts(sd, tmp_path, capsys):
     (out / "old.txt").write_text("x")
     code, _, err = run_cli(capsys, "--model", sd, "--concept", "church", "--out", out, *FAST)
     assert code == 2 and "--overwrite" in err and (out / "old.txt").exists()
+    # --overwrite replaces only an output of ours (issue 12): make the folder an earlier run's
+    (out / "result.json").write_text(json.dumps({"command": "revival prune", "version": "0"}))
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("base\ttarget\na photo of a cat\ta photo of a cat by Monet\n")
     code, _, _ = run_cli(capsys, "--model", sd, "--prompts", pairs, "--out", out, "--overwrite",
@@ -76,12 +78,12 @@ def test_overwrite_and_custom_prompts(sd, tmp_path, capsys):
 
 
 def test_interrupted_run_leaves_no_output(sd, tmp_path, capsys, monkeypatch):
-    import revival.cli.prune as prune
+    import revival.results as results  # the prune command writes its result.json with results.write_result
 
     def fail(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prune, "atomic_write_json", fail)
+    monkeypatch.setattr(results, "write_result", fail)
     code, _, _ = run_cli(capsys, "--model", sd, "--concept", "church", "--out", tmp_path / "run", *FAST)
     assert code == 130 and list(tmp_path.iterdir()) == []
 

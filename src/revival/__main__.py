@@ -1,5 +1,11 @@
-"""`python -m revival` runs the command line."""
+"""`python -m revival` runs the command line (Ctrl-C while it loads is one line and exit code 130, too)."""
 
-from revival.cli import main
+import sys
+
+try:
+    from revival.cli import main
+except KeyboardInterrupt:
+    print("revival: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -11,9 +11,11 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
-import json
 import os
-import shutil
+import pickle
+import re
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,21 +23,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from revival.catalog import LAYER_PRESETS
 from revival.errors import RevivalError
+from revival.jsonfiles import dumps_strict, read_json
+from revival.outputs import apply_umask, finish_file, interrupts_deferred, remove, unique_sibling
 
 PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
 UNET_WEIGHT_NAMES = (
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.fp16.safetensors",
 )
-
-# Named layer sets (ConceptPrune's hook modules); anything else is a glob over parameter names.
-LAYER_PRESETS = {
-    "ffn2": "*ff.net.2.weight",
-    "ffn1": "*ff.net.0.proj.weight",
-    "attn_k": "*attn2.to_k.weight",
-    "attn_v": "*attn2.to_v.weight",
-}
 
 
 @dataclass
@@ -73,9 +70,17 @@ def _read_pickle(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
             "convert it to safetensors, or pass --allow-pickle to load it with torch.load(weights_only=True)"
         )
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file for the user
-        raise RevivalError(f"{path}: cannot be read as a weights-only torch checkpoint: {e}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are no concern of the user's
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"(Unsupported global: GLOBAL \S+|Unsupported operand \d+)", str(e))
+        detail = f" ({found.group(1)})" if found else ""
+        raise RevivalError(f"{path}: refused: it holds more than tensors{detail}, which weights-only loading does "
+                           "not run; convert the checkpoint to safetensors") from None
+    except Exception as e:  # noqa: BLE001 - any other reading failure is a bad file for the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RevivalError(f"{path}: cannot be read as a weights-only torch checkpoint ({first})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -104,7 +109,7 @@ def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
                 f"{' or '.join(UNET_WEIGHT_NAMES)} here or in unet/)"
             )
         weight = next(folder / n for n in UNET_WEIGHT_NAMES if (folder / n).is_file())
-        config = json.loads((folder / "config.json").read_text())
+        config = read_json(folder / "config.json")
         return Checkpoint(_read_safetensors(weight), path, "unet_folder", weight, config)
     if path.suffix == ".safetensors":
         return Checkpoint(_read_safetensors(path), path, "safetensors", path)
@@ -132,36 +137,68 @@ def save_checkpoint(state_dict: dict[str, torch.Tensor], like: Checkpoint, out_d
 
 
 def save_unet_folder(state_dict: dict[str, torch.Tensor], config: dict, target: Path) -> Path:
-    """Write a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) atomically."""
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
-              str(tmp / UNET_WEIGHT_NAMES[0]), metadata={"format": "pt"})
-    (tmp / "config.json").write_text(json.dumps(config, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    """Write a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors) atomically.
+
+    The folder is written under a unique temporary name; an existing `target` is replaced only
+    once the new one is complete.
+    """
+    target = Path(target)
+    tmp = unique_sibling(target, "tmp")
+    try:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
+                  str(tmp / UNET_WEIGHT_NAMES[0]), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(dumps_strict(config, target / "config.json"))
+        apply_umask(tmp)
+        with interrupts_deferred():
+            old = unique_sibling(target, "old")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            remove(old)
+    finally:
+        remove(tmp)
     return target
+
+
+def _write_atomically(target: Path, write) -> None:
+    """Call `write(tmp)` for a unique temporary name beside `target`, then rename it into place."""
+    target = Path(target)
+    tmp = unique_sibling(target, "tmp")
+    try:
+        write(tmp)
+        finish_file(tmp, target)
+    finally:
+        remove(tmp)
 
 
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], target: Path, metadata: dict | None = None) -> None:
     """save_file to a temporary name, then rename into place."""
-    tmp = target.with_name(target.name + ".tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, target)
+    data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _write_atomically(target, lambda tmp: save_file(data, str(tmp), metadata=metadata))
 
 
 def atomic_write_text(text: str, target: str | Path) -> None:
     """Write text to a temporary file, then rename into place."""
-    target = Path(target)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
+    _write_atomically(Path(target), lambda tmp: tmp.write_text(text))
 
 
 def atomic_write_json(obj, target: str | Path) -> None:
-    """Pretty JSON, written atomically."""
-    atomic_write_text(json.dumps(obj, indent=2, default=str) + "\n", target)
+    """Pretty, strict JSON (no NaN or Infinity), written atomically."""
+    atomic_write_text(dumps_strict(obj, target), target)
+
+
+def check_weights(ckpt: Checkpoint, names: Iterable[str] | None = None) -> None:
+    """One-line error naming the file when a used tensor (`names`, default all) is not floating point,
+    or when any floating tensor holds NaN or Inf."""
+    for name in ckpt.state_dict if names is None else names:
+        t = ckpt.state_dict[name]
+        if not t.is_floating_point():
+            raise RevivalError(f"{ckpt.path}: tensor {name} is {str(t.dtype).removeprefix('torch.')}; "
+                               "weights must be floating point")
+    for name, t in ckpt.state_dict.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise RevivalError(f"{ckpt.path}: tensor {name} contains NaN or Inf values")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from revival.checkpoints import atomic_write_json, atomic_write_text
+from revival.checkpoints import atomic_write_text
 from revival.errors import RevivalError
 from revival.evaluate.generate import make_grid
 from revival.evaluate.mini_eval import resolve_concept
@@ -45,6 +45,7 @@ from revival.report.plots import (
     plot_sign_recovery,
     plot_top_ratio_sweep,
 )
+from revival.results import write_result
 from revival.study import Study, StudySettings
 
 RUN_FILE = "demo-run.json"  # the run's settings and model fingerprint, written first: what --resume reads
@@ -325,6 +326,6 @@ def write_outputs(run_dir: str | Path, run: DemoRun, base: dict, config: DemoCon
                          "plots": {k: str(p.relative_to(run_dir)) for k, p in plots.items()},
                          "plot_captions": captions}
     render_report(result, grids, {captions[k]: p for k, p in plots.items()}, run_dir / "report.html")
-    atomic_write_json(result, run_dir / "result.json")
+    write_result(result, run_dir / "result.json")
     return {"report": str(run_dir / "report.html"), "result": str(run_dir / "result.json"),
             "csv": str(run_dir / "results.csv")}

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
 
-from revival.checkpoints import load_checkpoint
+from revival.checkpoints import check_weights, load_checkpoint
 from revival.errors import RevivalError
 from revival.mini.pipeline import MiniPipeline
+from revival.modelfiles import MINI_PATH, check_configs, model_index, resolve_model_path
 
-MINI_PATH = Path(__file__).parent / "mini" / "assets" / "mini-pipeline"
+__all__ = ["MINI_PATH", "load_pipeline", "load_unet_weights", "quiet_libraries", "resolve_model_path"]
 
 
-def resolve_model_path(model: str | Path) -> Path:
-    """Folder of a model name (`mini`) or path; one-line error when it is not a diffusers pipeline."""
-    path = MINI_PATH if str(model) == "mini" else Path(model)
-    if not path.exists():
-        hint = " (the bundled weights are missing: run `revival train-mini`)" if str(model) == "mini" else ""
-        raise RevivalError(f"{path}: no such model folder{hint}")
-    if not path.is_dir():
-        raise RevivalError(f"{path}: not a folder (expected a diffusers pipeline folder with model_index.json)")
-    if not (path / "model_index.json").is_file():
-        raise RevivalError(f"{path}: not a diffusers pipeline folder (model_index.json is missing)")
-    return path
+def quiet_libraries() -> None:
+    """Hide diffusers/transformers loading bars and warnings: our own progress bars and errors speak."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    for log in (dlog, tlog):
+        log.disable_progress_bar()
+        log.set_verbosity_error()
 
 
 def load_pipeline(
@@ -37,12 +34,15 @@ def load_pipeline(
 ) -> DiffusionPipeline:
     """Load a pipeline, optionally replacing its UNet weights with those of checkpoint `unet`."""
     path = resolve_model_path(model)
-    index = json.loads((path / "model_index.json").read_text())
+    index = model_index(path)
+    check_configs(path)
     cls = MiniPipeline if index.get("_class_name") == MiniPipeline.__name__ else DiffusionPipeline
+    quiet_libraries()
     try:
         pipe = cls.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError, KeyError) as e:
-        raise RevivalError(f"{path}: cannot load the pipeline: {str(e).splitlines()[0]}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        first = (str(e).strip() or type(e).__name__).splitlines()[0]
+        raise RevivalError(f"{path}: cannot load the pipeline: {first}") from None
     if unet is not None:
         load_unet_weights(pipe.unet, unet, allow_pickle=allow_pickle)
     pipe.set_progress_bar_config(disable=True)
@@ -52,6 +52,7 @@ def load_pipeline(
 def load_unet_weights(module: torch.nn.Module, unet: str | Path, allow_pickle: bool = False) -> None:
     """Copy the weights of checkpoint `unet` into `module`; errors name missing/unexpected keys."""
     ckpt = load_checkpoint(unet, allow_pickle=allow_pickle)
+    check_weights(ckpt)
     own = module.state_dict()
     missing = [k for k in own if k not in ckpt.state_dict]
     unexpected = [k for k in ckpt.state_dict if k not in own]

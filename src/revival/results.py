@@ -1,17 +1,18 @@
-"""The common skeleton of every result.json: command, version, config, inputs (with sha256)."""
+"""The common skeleton of every result.json: command, version, config, inputs (with sha256), checked on write."""
 
 from __future__ import annotations
 
 import platform
-import shutil
 import sys
 from pathlib import Path
 
 import torch
 
 from revival import __version__
-from revival.checkpoints import sha256_file
+from revival.checkpoints import atomic_write_json, sha256_file
 from revival.errors import RevivalError
+
+REQUIRED = ("command", "version", "config", "inputs")  # what every result.json starts with
 
 
 def describe_input(path: str | Path) -> dict:
@@ -37,14 +38,9 @@ def base_result(command: str, config: dict, inputs: dict[str, str | Path | None]
     }
 
 
-def prepare_out_dir(out: str | Path, overwrite: bool = False) -> Path:
-    """Create `out`; refuse an existing non-empty folder unless `overwrite`."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RevivalError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RevivalError(f"{out}: folder exists and is not empty (pass --overwrite to replace it)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+def write_result(result: dict, path: str | Path) -> None:
+    """Check a result (an object with the common fields, strict JSON) and write it atomically to `path`."""
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise RevivalError(f"{path}: the result lacks {', '.join(missing)}; not written")
+    atomic_write_json(result, path)

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from revival.errors import RevivalError
+from revival.jsonfiles import read_json
 from revival.registry import Registry
 
 FORMAT = 2  # version of the stage folder layout; older folders are refused, not misread
@@ -80,14 +81,11 @@ class Stage:
         """The stage saved in `folder`, as its own kind; one-line errors for foreign or stale folders."""
         folder = Path(folder)
         meta_path = folder / "stage.json"
-        try:
-            meta = json.loads(meta_path.read_text())
-        except FileNotFoundError:
-            raise RevivalError(f"{folder}: not a stage folder (stage.json is missing)") from None
-        except (OSError, ValueError) as e:
-            raise RevivalError(f"{meta_path}: not readable JSON ({e})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            got = meta.get("format", "none") if isinstance(meta, dict) else "none"
+        if not meta_path.is_file():
+            raise RevivalError(f"{folder}: not a stage folder (stage.json is missing)")
+        meta = read_json(meta_path)
+        if meta.get("format") != FORMAT:
+            got = meta.get("format", "none")
             raise RevivalError(f"{folder}: stage written by another version of revival (format {got}, this one "
                                f"reads {FORMAT}); start a new run")
         if fingerprint is not None and meta.get("fingerprint") != fingerprint:

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from revival.errors import RevivalError
 from revival.registry import Registry
+from revival.validate import check_kwargs
 
 LOCATORS: Registry = Registry("locator")
 
@@ -42,8 +43,11 @@ def empty_lines(mask: Tensor) -> tuple[int, int]:
 
 
 def locate(weights: dict[str, Tensor], locator: str = "zeros", **params) -> Located:
-    """Run a registered locator; error when nothing is missing, warn on wholly missing rows/columns."""
-    masks = LOCATORS.get(locator)(weights, **params)
+    """Run a registered locator; error when nothing is missing or a matrix has no surviving entry,
+    warn on wholly missing rows/columns."""
+    fn = LOCATORS.get(locator)
+    check_kwargs(fn, params, f"locator {locator!r}")
+    masks = fn(weights, **params)
     bad = [k for k, m in masks.items() if m.dtype != torch.bool or m.shape != weights[k].shape]
     if bad:
         raise RevivalError(f"locator {locator!r} returned a mask of the wrong type or shape for {bad[0]}")
@@ -51,6 +55,10 @@ def locate(weights: dict[str, Tensor], locator: str = "zeros", **params) -> Loca
     if not any(counts.values()):
         raise RevivalError(f"nothing to revive: locator {locator!r} found no missing entry in the {len(weights)} "
                            "selected layers (is this checkpoint pruned, and are these the pruned layers?)")
+    empty = [k for k, m in masks.items() if m.all()]
+    if empty:
+        raise RevivalError(f"nothing to complete from: every entry of {empty[0]} ({masks[empty[0]].numel()} weights) "
+                           f"is missing by locator {locator!r}, so no surviving weight is left to revive it from")
     warnings = []
     for name, m in masks.items():
         rows, cols = empty_lines(m)

@@ -21,10 +21,9 @@ from revival.attack.locate import locate
 from revival.attack.magnitudes import MAGNITUDES
 from revival.attack.signs import check_top_ratio, retain_top
 from revival.attack.structured import side_features
+from revival.catalog import DEFAULT_METHOD
 from revival.checkpoints import select_layers
 from revival.errors import RevivalError
-
-DEFAULT_METHOD = "softimpute"  # chosen on benchmarks/attack_speed.py: as good as `paper` or better, >20x faster
 
 
 @dataclass

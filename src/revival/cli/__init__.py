@@ -1,7 +1,9 @@
 """The `revival` command line: one module per subcommand, each exposing `register(subparsers)`.
 
-A command module's `register` adds its subparser and sets `func(args) -> int`. Library errors
-(RevivalError) become one line on stderr and exit code 2.
+A command module's `register` adds its subparser and sets `func(args) -> int`; it imports nothing
+heavy (torch, diffusers, transformers are imported by `func`), so `--help` and argument errors
+answer at once. Every failure is one line on stderr: RevivalError and argument errors exit 2,
+Ctrl-C exits 130, running out of memory exits 1.
 """
 
 from __future__ import annotations
@@ -13,11 +15,26 @@ import sys
 
 from revival import __version__
 from revival.errors import RevivalError
+from revival.outputs import release_claims
+from revival.validate import shorten
+
+MESSAGE_LIMIT = 1000  # characters of an error line; longer ones are cut
+
+
+class UsageError(Exception):
+    """A bad command line, as the one line to show (raised by the parsers instead of exiting)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block) pointing at --help, returned as exit code 2."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every discovered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="revival",
         description="Audit pruning-based concept unlearning: prune (ConceptPrune), revive (the data-free "
         "attack), obfuscate (defenses), evaluate, and the whole story with `revival demo`.",
@@ -33,29 +50,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    """Hide diffusers/transformers loading bars and warnings: our own progress bars and errors speak."""
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    for log in (dlog, tlog):
-        log.disable_progress_bar()
-        log.set_verbosity_error()
+def _say(prog: str, text: str) -> None:
+    print(f"{prog}: {shorten(' '.join(text.split()), MESSAGE_LIMIT)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    _quiet_libraries()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    prog = "revival"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        prog = f"revival {args.command}"
         return int(args.func(args) or 0)
+    except UsageError as e:
+        print(shorten(" ".join(str(e).split()), MESSAGE_LIMIT), file=sys.stderr)
+        return 2
     except RevivalError as e:
-        print(f"revival {args.command}: error: {e}", file=sys.stderr)
+        _say(prog, f"error: {e}")
         return 2
     except KeyboardInterrupt:
-        print(f"revival {args.command}: interrupted", file=sys.stderr)
+        _say(prog, "interrupted")
         return 130
+    except MemoryError:
+        _say(prog, "error: out of memory; ask for fewer or smaller images, or a smaller --batch-size")
+        return 1
+    finally:
+        release_claims()

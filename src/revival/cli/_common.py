@@ -1,4 +1,4 @@
-"""Argument helpers shared by command modules."""
+"""Argument helpers shared by command modules (nothing heavy: parsing must answer at once)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import json
 import shlex
 import sys
 
-import torch
+from revival import validate
+
+PROMPT_LIMIT = 2000  # characters of a --prompt (CLIP reads 77 tokens of it)
+WORD_LIMIT = 100  # characters of a concept word
 
 
 def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
@@ -16,16 +19,22 @@ def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
     if unet:
         p.add_argument("--unet", default=None,
                        help="replace the UNet weights by this checkpoint (UNet/pipeline folder or .safetensors)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default: cuda when available, else cpu)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow .pt/.ckpt checkpoints (read with torch.load(weights_only=True))")
 
 
+def add_device_arg(p: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """--device, checked to name a torch device type (availability is checked before the work)."""
+    p.add_argument("--device", type=validate.device_name, default=default, help=help)
+
+
 def add_sampling_args(p: argparse.ArgumentParser, steps: int = 25, guidance: float = 4.0) -> None:
     """--steps, --guidance, --batch-size."""
-    p.add_argument("--steps", type=int, default=steps, help="denoising steps (default %(default)s)")
-    p.add_argument("--guidance", type=float, default=guidance, help="classifier-free guidance scale")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward batch")
+    p.add_argument("--steps", type=validate.positive_int, default=steps, help="denoising steps (default %(default)s)")
+    p.add_argument("--guidance", type=validate.number(0), default=guidance,
+                   help="classifier-free guidance scale, >= 0 (default %(default)s)")
+    p.add_argument("--batch-size", type=validate.positive_int, default=64, help="images per forward batch")
 
 
 def command_line() -> str:
@@ -37,8 +46,8 @@ def key_value(text: str) -> tuple[str, object]:
     """`key=value` with value parsed as JSON when possible (numbers, true/false), else a string."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {validate.shorten(text)!r}")
     try:
         return key, json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return key, value

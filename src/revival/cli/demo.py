@@ -7,18 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from revival.cli._common import command_line
-from revival.demo import DemoConfig, profile, resume_run, run_demo, start_run, write_outputs
+from revival import validate
+from revival.cli._common import WORD_LIMIT, add_device_arg, command_line
 from revival.errors import RevivalError
-from revival.evaluate.mini_eval import resolve_concept
-from revival.experiments.config import config_to_dict
-from revival.findings import show
-from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
-from revival.models import load_pipeline
-from revival.report.plots import STAGE_LABELS, STAGES
-from revival.results import base_result, describe_input, prepare_out_dir
+from revival.outputs import claim_run_folder
 
 from .experiment import check_mini, tqdm_progress
 
@@ -36,14 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (smoke test, under 3 minutes)")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue an interrupted run in DIR with its own settings (cached stages are reused)")
-    p.add_argument("--concepts", nargs="+", default=None, metavar="WORD",
+    p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
                    help="concepts to erase (default: star neon cage: an object, a style, the attribute)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
+    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
     p.set_defaults(func=run)
 
 
 def _table(result: dict) -> str:
+    from revival.findings import show
+    from revival.report.plots import STAGE_LABELS, STAGES
+
     cols = [STAGE_LABELS[s] for s in STAGES]
     lines = ["erased-concept accuracy [95% interval] (preserved) by stage", "concept  | " + " | ".join(cols)]
     for c, r in result["concepts"].items():
@@ -54,21 +49,32 @@ def _table(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.resume and (args.out or args.quick or args.concepts):
+        raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick or "
+                           "--concepts with it")
     model_path = check_mini(args.model, "demo")
+    from tqdm import tqdm
+
+    from revival.demo import RUN_FILE, DemoConfig, profile, resume_run, run_demo, start_run, write_outputs
+    from revival.evaluate.mini_eval import resolve_concept
+    from revival.experiments import config_to_dict
+    from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
+    from revival.models import load_pipeline
+    from revival.results import base_result, describe_input
+
+    device = validate.resolve_device(args.device)
     model = describe_input(model_path / "unet" / "diffusion_pytorch_model.safetensors")
     if args.resume:
-        if args.out or args.quick or args.concepts:
-            raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick or "
-                               "--concepts with it")
         out = Path(args.resume)
         config = resume_run(out, model)
+        claim_run_folder(out, resume=True)
     else:
         concepts = tuple(resolve_concept(c)[0] for c in args.concepts) if args.concepts else None
         config: DemoConfig = profile("quick" if args.quick else "full", concepts)
-        out = prepare_out_dir(Path(args.out) if args.out else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"),
-                              overwrite=args.overwrite)
+        out = claim_run_folder(Path(args.out) if args.out else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"),
+                               overwrite=args.overwrite, inputs=[model_path], markers=[RUN_FILE])
         start_run(out, config, model)
-    pipe = load_pipeline(args.model, device=args.device)
+    pipe = load_pipeline(args.model, device=device)
     t1 = time.perf_counter()
     try:
         with tqdm(desc="demo", unit="step", dynamic_ncols=True) as bar:

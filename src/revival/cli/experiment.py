@@ -3,46 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from revival.checkpoints import atomic_write_json, atomic_write_text, find_unet_folder, load_checkpoint
-from revival.cli._common import command_line
-from revival.defend import load_masks
+from revival import catalog, validate
+from revival.budget import check_images
+from revival.cli._common import WORD_LIMIT, add_device_arg, command_line
 from revival.errors import RevivalError
-from revival.evaluate.mini_eval import resolve_concept
-from revival.experiments import (
-    EXPERIMENTS,
-    ExperimentConfig,
-    config_from_dict,
-    config_to_dict,
-    quick_config,
-    run_experiment,
-)
-from revival.experiments.config import read_run_file, write_run_file
-from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
-from revival.mini.pipeline import MiniPipeline
-from revival.models import load_pipeline, resolve_model_path
-from revival.report.html import render_report
-from revival.results import base_result, describe_input, prepare_out_dir
-from revival.study import Study
-from revival.unlearn.prompts import FAMILY_NAMES
+from revival.modelfiles import is_mini, resolve_model_path
+from revival.outputs import claim_run_folder
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
 MINI_SKILL_RATIO = 0.2  # the setting that erases on the mini model (issue 3's erase search)
+MINI_SIZE = (32, 32)  # the mini world's images
+MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    names = ", ".join(EXPERIMENTS.names())
+    names = ", ".join(catalog.EXPERIMENT_QUESTIONS)
     p = sub.add_parser(
         "experiment", help=f"run one of the paper's research questions ({names})",
         description="The paper's research questions as named runs. " + " ".join(
-            f"{e.name}: {e.question}" for e in map(EXPERIMENTS.get, EXPERIMENTS.names()))
+            f"{name}: {question}" for name, question in catalog.EXPERIMENT_QUESTIONS.items())
         + " Each writes OUT/result.json, OUT/NAME.png, OUT/findings.txt (verdicts computed from the numbers with "
         "the thresholds written beside them) and OUT/report.html. On a Stable Diffusion folder only rq3 (weight "
         "space) runs: give --unet UNLEARNED --masks MASKS from `revival prune`, or --concepts to prune first.")
@@ -51,32 +39,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default runs/NAME-YYYYmmdd-HHMMSS)")
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (a smoke run)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
-    p.add_argument("--concepts", nargs="+", default=None, metavar="WORD",
+    p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
                    help="concepts to erase (mini default: star neon cage)")
-    p.add_argument("--family", choices=FAMILY_NAMES, default=None,
+    p.add_argument("--family", choices=catalog.FAMILY_NAMES, default=None,
                    help="prompt family for pruning (inferred from the word on the mini model)")
     p.add_argument("--unet", default=None, help="rq3: an unlearned checkpoint (with --masks) instead of pruning")
     p.add_argument("--masks", default=None, help="rq3: masks.safetensors of --unet (True = pruned)")
-    p.add_argument("--n-eval", type=int, default=None,
+    p.add_argument("--n-eval", type=validate.positive_int, default=None,
                    help="images per concept and stage (default 10; --quick 4); accuracy is a share of these")
-    p.add_argument("--eval-steps", type=int, default=None, help="DDIM steps per evaluation image (default 10)")
-    p.add_argument("--skill-ratio", type=float, default=None,
+    p.add_argument("--eval-steps", type=validate.integer(1, 1000), default=None,
+                   help="DDIM steps per evaluation image (default 10)")
+    p.add_argument("--skill-ratio", type=validate.ratio, default=None,
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
                         "erase, see benchmarks/results/unlearn_mini.json; 0.02 otherwise)")
-    p.add_argument("--locator-ratio", type=float, default=None,
+    p.add_argument("--locator-ratio", type=validate.ratio, default=None,
                    help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
                         "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+    p.add_argument("--seeds", type=validate.seed, nargs="+", default=None, metavar="S",
                    help="ConceptPrune activation-collection seeds (rq1, rq3): figures per seed, mean and spread "
                         "(default: 0; rq3: 0 1 2)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
+    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
     p.set_defaults(func=run)
-
-
-def is_mini(model_path: Path) -> bool:
-    """True when the folder holds the bundled mini pipeline (whose evaluators ship with revival)."""
-    return json.loads((model_path / "model_index.json").read_text()).get("_class_name") == MiniPipeline.__name__
 
 
 def check_mini(model: str, what: str) -> Path:
@@ -111,12 +95,20 @@ def _given(args: argparse.Namespace) -> dict | None:
         return None
     if not (args.masks and args.unet):
         raise RevivalError("--unet and --masks go together: the unlearned checkpoint and its masks file")
-    state = load_checkpoint(args.unet).state_dict
+    from revival.checkpoints import check_weights, load_checkpoint
+    from revival.defend import load_masks
+
+    ckpt = load_checkpoint(args.unet)
+    check_weights(ckpt)
+    state = ckpt.state_dict
     label = Path(args.unet).stem if Path(args.unet).is_file() else Path(args.unet).name
     return {label: (state, load_masks(args.masks))}
 
 
-def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
+def _config(args: argparse.Namespace, mini: bool):
+    from revival.evaluate.mini_eval import resolve_concept
+    from revival.experiments import ExperimentConfig, config_from_dict, config_to_dict, quick_config
+
     concepts = args.concepts
     if mini and concepts:
         concepts = [resolve_concept(c, args.family)[0] for c in concepts]
@@ -125,11 +117,7 @@ def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
     if concepts:
         kw["concepts"] = tuple(concepts)
     skill = args.skill_ratio if args.skill_ratio is not None else (MINI_SKILL_RATIO if mini else PAPER_SKILL_RATIO)
-    if not 0 < skill < 1:
-        raise RevivalError(f"--skill-ratio must be in (0, 1), got {skill}")
     budget = args.locator_ratio
-    if budget is not None and not 0 < budget < 1:
-        raise RevivalError(f"--locator-ratio must be in (0, 1), got {budget}")
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
     seeds = args.seeds or ([0, 1, 2] if args.name == "rq3" and not args.quick else [0])
@@ -137,8 +125,6 @@ def _config(args: argparse.Namespace, mini: bool) -> ExperimentConfig:
     for name in ("n_eval", "eval_steps"):
         value = getattr(args, name)
         if value is not None:
-            if value < 1:
-                raise RevivalError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
             data["study"][name] = value
     return config_from_dict(ExperimentConfig, {**data, **kw})
 
@@ -154,7 +140,30 @@ def _findings_text(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.name not in catalog.EXPERIMENT_QUESTIONS:
+        raise RevivalError(f"unknown experiment {validate.shorten(args.name)!r}; "
+                           f"known: {', '.join(catalog.EXPERIMENT_QUESTIONS)}")
+    if args.resume:
+        given_settings = (args.out, args.quick, args.concepts, args.skill_ratio, args.locator_ratio, args.n_eval,
+                          args.eval_steps, args.seeds)
+        if any(v not in (None, False) for v in given_settings):
+            raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
+                               "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval or --eval-steps with it")
+    if args.n_eval is not None:
+        check_images(args.n_eval * MOST_CONCEPTS, 64, MINI_SIZE, n_value=args.n_eval, n_option="--n-eval")
+    from tqdm import tqdm
+
+    from revival.checkpoints import atomic_write_text, find_unet_folder
+    from revival.experiments import EXPERIMENTS, ExperimentConfig, config_to_dict, run_experiment
+    from revival.experiments.config import read_run_file, write_run_file
+    from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
+    from revival.models import load_pipeline
+    from revival.report.html import render_report
+    from revival.results import base_result, describe_input, write_result
+    from revival.study import Study
+
     exp = EXPERIMENTS.get(args.name)
+    device = validate.resolve_device(args.device)
     model_path = resolve_model_path(args.model)
     mini = is_mini(model_path)
     if exp.needs_images and not mini:
@@ -168,21 +177,18 @@ def run(args: argparse.Namespace) -> int:
     unet_file = find_unet_folder(model_path)
     model = describe_input(unet_file or model_path)
     if args.resume:
-        given_settings = (args.out, args.quick, args.concepts, args.skill_ratio, args.locator_ratio, args.n_eval,
-                          args.eval_steps, args.seeds)
-        if any(v not in (None, False) for v in given_settings):
-            raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
-                               "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval or --eval-steps with it")
         out = Path(args.resume)
         config = read_run_file(out / RUN_FILE, f"experiment {exp.name}", model, ExperimentConfig)
+        claim_run_folder(out, resume=True)
     else:
         config = _config(args, mini)
-        out = prepare_out_dir(Path(args.out) if args.out else Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S"),
-                              overwrite=args.overwrite)
+        default_out = Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S")
+        out = claim_run_folder(Path(args.out) if args.out else default_out, overwrite=args.overwrite,
+                               inputs=[model_path, args.unet, args.masks], markers=[RUN_FILE])
         write_run_file(out / RUN_FILE, f"experiment {exp.name}", config, model)
     study = None
     if given is None:
-        study = Study(load_pipeline(args.model, device=args.device), out / "stages", config.study)
+        study = Study(load_pipeline(args.model, device=device), out / "stages", config.study)
     try:
         with tqdm(desc=exp.name, unit="step", dynamic_ncols=True) as bar:
             result = run_experiment(exp.name, study, config, given, progress=tqdm_progress(bar))
@@ -201,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
                                                         ("accuracy_by_stage", "preserved_by_stage")
                                                         if k in result["figures"]}}
     render_report(report, {}, {f"{exp.title} (see findings.txt for the numbers)": plot}, out / "report.html")
-    atomic_write_json(result, out / "result.json")
+    write_result(result, out / "result.json")
     print(_findings_text(result), end="")
     print(f"wrote {out / 'result.json'}, {plot}, {out / 'findings.txt'}, {out / 'report.html'}")
     return 0

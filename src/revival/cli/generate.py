@@ -6,12 +6,11 @@ import argparse
 import time
 from pathlib import Path
 
-from revival.checkpoints import atomic_write_json
-from revival.cli._common import add_model_args, add_sampling_args, command_line
+from revival import budget, validate
+from revival.cli._common import PROMPT_LIMIT, add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
-from revival.evaluate.generate import generate, make_grid
-from revival.models import load_pipeline
-from revival.results import base_result
+from revival.modelfiles import check_steps, image_size, resolve_model_path
+from revival.outputs import staged_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,35 +19,55 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "with a JSON record next to it.")
     add_model_args(p)
     add_sampling_args(p)
-    p.add_argument("--prompt", required=True)
-    p.add_argument("-n", "--num-images", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prompt", required=True, type=validate.text(PROMPT_LIMIT))
+    p.add_argument("-n", "--num-images", type=validate.positive_int, default=16)
+    p.add_argument("--seed", type=validate.seed, default=0)
     p.add_argument("--out", default="grid.png", help="output PNG (a .json record is written beside it)")
     p.set_defaults(func=run)
 
 
+def _grid_scale(size: tuple[int, int]) -> int:
+    return 4 if size[0] <= 64 else 1
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.num_images < 1:
-        raise RevivalError(f"-n must be >= 1, got {args.num_images}")
     out = Path(args.out)
     if out.suffix.lower() != ".png":
         raise RevivalError(f"{out}: --out must be a .png file")
+    model_path = resolve_model_path(args.model)
+    check_steps(model_path, args.steps)
+    size = image_size(model_path)
+    budget.check_images(args.num_images, args.batch_size, size, ((args.num_images, _grid_scale(size)),))
+    record = out.with_suffix(".json")
+    with staged_files(out, record, inputs=[model_path, args.unet]) as (tmp_png, tmp_json):
+        summary = _generate(args, out, tmp_png, tmp_json)
+    print(summary)
+    return 0
+
+
+def _generate(args: argparse.Namespace, out: Path, tmp_png: Path, tmp_json: Path) -> str:
+    """Render the grid and its record to the temporary names; the summary line."""
+    from revival.evaluate.generate import generate, make_grid
+    from revival.mini.pipeline import MiniPipeline
+    from revival.mini.tokenizer import check_prompt
+    from revival.models import load_pipeline
+    from revival.results import base_result, write_result
+
+    device = validate.resolve_device(args.device)
     t0 = time.time()
-    pipe = load_pipeline(args.model, args.unet, device=args.device, allow_pickle=args.allow_pickle)
+    pipe = load_pipeline(args.model, args.unet, device=device, allow_pickle=args.allow_pickle)
+    if isinstance(pipe, MiniPipeline):
+        check_prompt(pipe.tokenizer, args.prompt)  # before the progress bar: the error stays one line
     seeds = [args.seed + i for i in range(args.num_images)]
     t1 = time.time()
     images = generate(pipe, [args.prompt] * args.num_images, seeds, args.steps, args.guidance,
                       args.batch_size, progress=True)
     t2 = time.time()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    make_grid(images, scale=4 if images.shape[1] <= 64 else 1).save(tmp)
-    tmp.replace(out)
+    make_grid(images, scale=_grid_scale(images.shape[1:3])).save(tmp_png, format="PNG")
     result = base_result(command_line(), {"prompt": args.prompt, "n": args.num_images, "seed": args.seed,
                                           "steps": args.steps, "guidance": args.guidance},
                          {"model": args.model if args.model != "mini" else None, "unet": args.unet})
     result["outputs"] = {"grid": str(out)}
     result["timings_s"] = {"load": round(t1 - t0, 2), "generate": round(t2 - t1, 2)}
-    atomic_write_json(result, out.with_suffix(".json"))
-    print(f"wrote {out} ({args.num_images} images, {t2 - t1:.1f}s)")
-    return 0
+    write_result(result, tmp_json)
+    return f"wrote {out} ({args.num_images} images, {t2 - t1:.1f}s)"

@@ -6,13 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from revival.checkpoints import atomic_write_json, load_checkpoint, save_checkpoint
+from revival import catalog, validate
 from revival.cli._common import command_line, key_value
-from revival.defend import DEFENSES, load_masks, obfuscate
-from revival.defend.obfuscate import SCOPES
-from revival.results import base_result, prepare_out_dir
+from revival.outputs import staged_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,32 +24,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unet", required=True, help="unlearned checkpoint (UNet folder, pipeline folder or .safetensors)")
     p.add_argument("--masks", required=True, help="masks.safetensors: bool per pruned parameter, True = pruned")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--method", default="gaussian", choices=DEFENSES.names(), help="defense (default %(default)s)")
-    p.add_argument("--scope", default="row", choices=SCOPES,
+    p.add_argument("--method", default="gaussian", choices=catalog.DEFENSE_NAMES, help="defense (default %(default)s)")
+    p.add_argument("--scope", default="row", choices=catalog.SCOPES,
                    help="surviving weights the fill statistics come from (default %(default)s)")
-    p.add_argument("--scale", type=float, default=1.0, help="multiplies the fill's spread, > 0 (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=validate.number(0, lo_open=True), default=1.0,
+                   help="multiplies the fill's spread, > 0 (default %(default)s)")
+    p.add_argument("--seed", type=validate.seed, default=0)
     p.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="extra defense parameter, repeatable (e.g. decoys=2, gamma=0.5)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow a .pt/.ckpt checkpoint (read with torch.load(weights_only=True))")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    with staged_folder(out, overwrite=args.overwrite, inputs=[args.unet, args.masks]) as tmp:
+        summary = _obfuscate(args, out, tmp)
+    print(summary)
+    return 0
+
+
+def _obfuscate(args: argparse.Namespace, out: Path, tmp: Path) -> str:
+    """Defend the checkpoint and write it with result.json into `tmp`; the summary line."""
+    from tqdm import tqdm
+
+    from revival.checkpoints import check_weights, load_checkpoint, save_checkpoint
+    from revival.defend import load_masks, match_masks, obfuscate
+    from revival.defend.obfuscate import check_params
+    from revival.results import base_result, write_result
+
+    params = dict(args.param)
+    check_params(args.method, params, f"--param: defense {args.method!r}")
     t0 = time.time()
     ckpt = load_checkpoint(args.unet, allow_pickle=args.allow_pickle)
-    masks = load_masks(args.masks)
+    masks = match_masks(ckpt.state_dict, load_masks(args.masks), source=args.masks)
+    check_weights(ckpt, list(masks))
     t1 = time.time()
-    params = dict(args.param)
     with tqdm(total=len(masks), desc=f"obfuscate ({args.method})", unit="layer", delay=1.0) as bar:
         defended, info = obfuscate(ckpt.state_dict, masks, method=args.method, scope=args.scope, scale=args.scale,
                                    seed=args.seed, progress=lambda _: bar.update(), **params)
     t2 = time.time()
-    prepare_out_dir(out, overwrite=args.overwrite)
-    written = save_checkpoint(defended, ckpt, out)
+    written = out / save_checkpoint(defended, ckpt, tmp).relative_to(tmp)
     t3 = time.time()
     config = {"method": args.method, "scope": args.scope, "scale": args.scale, "seed": args.seed, "params": params}
     result = base_result(command_line(), config, {"unet": args.unet, "masks": args.masks})
@@ -61,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     result["pruned"], result["changed"], result["decoys"] = info["pruned"], info["changed"], info["decoys"]
     result["per_layer"] = info["per_layer"]
     result["timings_s"] = {"load": round(t1 - t0, 3), "obfuscate": round(t2 - t1, 3), "save": round(t3 - t2, 3)}
-    atomic_write_json(result, out / "result.json")
-    print(f"wrote {written} ({info['pruned']} pruned positions filled by {args.method}, "
-          f"{info['changed']} weights changed, {t2 - t1:.1f}s)")
-    return 0
+    write_result(result, tmp / "result.json")
+    return (f"wrote {written} ({info['pruned']} pruned positions filled by {args.method}, "
+            f"{info['changed']} weights changed, {t2 - t1:.1f}s)")

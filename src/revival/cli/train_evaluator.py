@@ -5,26 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
+from revival import validate
 from revival.cli._common import command_line
 from revival.errors import RevivalError
-from revival.mini.evaluator import EvaluatorTrainConfig, save_evaluator, train_evaluator
+from revival.outputs import staged_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = EvaluatorTrainConfig()
     p = sub.add_parser("train-evaluator", help="train the mini-world evaluator (object, style, cage heads)",
                        description="Train the mini-world evaluator CNN on fresh seeded renders, single-threaded "
                        "and deterministic; writes fp16 safetensors and a .json sidecar with held-out accuracy. "
-                       "With the defaults it reproduces src/revival/mini/assets/evaluator.safetensors.")
+                       "With the defaults (those of the shipped evaluator) it reproduces "
+                       "src/revival/mini/assets/evaluator.safetensors.")
     p.add_argument("--out", default="runs/train-evaluator/evaluator.safetensors",
                    help="output .safetensors (sidecar .json beside it)")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--heldout", type=int, default=d.heldout, help="fresh images for the held-out accuracy")
+    p.add_argument("--steps", type=validate.positive_int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=validate.integer(1, 1 << 16), default=None,
+                   help="images per step")
+    p.add_argument("--lr", type=validate.number(0, lo_open=True), default=None, help="learning rate")
+    p.add_argument("--seed", type=validate.seed, default=None, help="seed")
+    p.add_argument("--heldout", type=validate.integer(1, 1 << 20), default=None,
+                   help="fresh images for the held-out accuracy")
     p.set_defaults(func=run)
 
 
@@ -32,11 +33,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise RevivalError(f"{out}: --out must end in .safetensors")
-    if args.steps < 1 or args.batch_size < 1 or args.heldout < 1:
-        raise RevivalError("--steps, --batch-size and --heldout must be >= 1")
-    torch.set_num_threads(1)  # the shipped weights were trained single-threaded; this keeps them reproducible
-    model, record = train_evaluator(args.steps, args.batch_size, args.seed, args.lr, heldout=args.heldout, log=print)
-    save_evaluator(model, {"command": command_line(), **record}, out)
+    with staged_files(out, out.with_suffix(".json")) as (tmp, tmp_sidecar):
+        import torch
+
+        from revival.mini.evaluator import EvaluatorTrainConfig, save_evaluator, train_evaluator
+
+        given = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "seed", "heldout")}
+        d = EvaluatorTrainConfig()
+        c = {k: v if v is not None else getattr(d, k) for k, v in given.items()}
+        torch.set_num_threads(1)  # the shipped weights were trained single-threaded; this keeps them reproducible
+        model, record = train_evaluator(c["steps"], c["batch_size"], c["seed"], c["lr"], heldout=c["heldout"],
+                                        log=print)
+        save_evaluator(model, {"command": command_line(), **record}, tmp, sidecar=tmp_sidecar)
     acc = ", ".join(f"{k} {v:.4f}" for k, v in record["heldout_accuracy"].items())
     print(f"wrote {out} (held-out accuracy: {acc}; {record['wall_time_s']}s)")
     return 0

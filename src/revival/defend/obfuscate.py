@@ -20,7 +20,6 @@ located; `decoy` and `neuron` also change unpruned weights, a quality cost to ch
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 
@@ -28,24 +27,18 @@ import torch
 from torch import Tensor
 
 from revival.attack.adaptive_locate import lowrank_impute
+from revival.catalog import SCOPES
 from revival.defend.masks import match_masks
 from revival.errors import RevivalError
 from revival.registry import Registry
+from revival.validate import check_kwargs
 
 DEFENSES: Registry = Registry("defense")
-SCOPES = ("row", "layer", "global")
 
 
-def check_params(method: str, params: dict) -> None:
-    """One-line error when defense `method` takes none of some keyword in `params`."""
-    sig = inspect.signature(DEFENSES.get(method)).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in sig):
-        return
-    known = [p.name for p in sig if p.kind is p.KEYWORD_ONLY and p.name != "global_stats"]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise RevivalError(f"defense {method!r} takes no parameter {', '.join(unknown)}; "
-                           f"its parameters: {', '.join(known) or 'none'}")
+def check_params(method: str, params: dict, what: str | None = None) -> None:
+    """One-line error when defense `method` takes no keyword of `params`, or one of a wrong type."""
+    check_kwargs(DEFENSES.get(method), params, what or f"defense {method!r}", skip=("global_stats",))
 
 
 def survivor_stats(W: Tensor, mask: Tensor, scope: str,

@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from revival.catalog import CONTROL
 from revival.errors import RevivalError
 from revival.evaluate.generate import generate
 from revival.evaluate.intervals import pooled, share
 from revival.mini import world
 from revival.mini.evaluator import MiniEvaluator, classify, load_evaluator
 from revival.registry import Registry
-
-CONTROL = "photo"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from revival import catalog
 from revival.errors import RevivalError
 from revival.experiments import rq1, rq2, rq3, rq4
 from revival.experiments.config import ExperimentConfig, config_from_dict, config_to_dict, quick_config
@@ -42,19 +43,15 @@ class Experiment:
 
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
-for _mod, _title, _question, _images in (
-    (rq1, "RQ1: revival from the positions alone",
-     "Does the data-free attack bring back a concept ConceptPrune erased, from the pruned weights alone?", True),
-    (rq2, "RQ2: signs versus magnitudes",
-     "Do the recovered signs or the magnitudes carry the concept? (magnitude rules and oracle ablations)", True),
-    (rq3, "RQ3: which defenses hide the positions",
-     "Can an adaptive attacker still locate the pruned positions after each defense? (weight space only)", False),
-    (rq4, "RQ4: the Gaussian trade-off",
-     "Which noise scale keeps the concept erased, the rest intact, and stops the adaptive attacker's revival?", True),
+for _mod, _title, _images in (
+    (rq1, "RQ1: revival from the positions alone", True),
+    (rq2, "RQ2: signs versus magnitudes", True),
+    (rq3, "RQ3: which defenses hide the positions", False),
+    (rq4, "RQ4: the Gaussian trade-off", True),
 ):
     _name = _mod.__name__.rsplit(".", 1)[1]
-    EXPERIMENTS.register(_name, needs_images=_images)(Experiment(_name, _title, _question, _mod.run, _mod.findings,
-                                                                 _mod.plot))
+    EXPERIMENTS.register(_name, needs_images=_images)(Experiment(
+        _name, _title, catalog.EXPERIMENT_QUESTIONS[_name], _mod.run, _mod.findings, _mod.plot))
 
 
 def run_experiment(name: str, study: Study | None, config: ExperimentConfig,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -11,6 +10,7 @@ from revival.attack import LOCATORS
 from revival.checkpoints import atomic_write_json
 from revival.defend import DEFENSES
 from revival.errors import RevivalError
+from revival.jsonfiles import read_json
 from revival.study import StudySettings
 
 RUN_FORMAT = 2  # version of run files and stage caches; runs from other versions are refused on --resume
@@ -73,22 +73,23 @@ def write_run_file(path: Path, kind: str, config, model: dict) -> None:
 
 def read_run_file(path: Path, kind: str, model: dict, cls):
     """The settings of an interrupted run; one-line errors for another version, another kind or other weights."""
+    noun = kind.split()[0]
+    article = "an" if noun[0] in "aeiou" else "a"
     if not path.is_file():
-        raise RevivalError(f"{path.parent}: not a {kind} run folder ({path.name} is missing)")
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise RevivalError(f"{path}: not readable JSON ({e})") from None
-    if not isinstance(saved, dict) or saved.get("format") != RUN_FORMAT:
-        raise RevivalError(f"{path.parent}: run written by another version of revival (run format "
-                           f"{saved.get('format', 'none') if isinstance(saved, dict) else 'none'}, this one reads "
-                           f"{RUN_FORMAT}); start a new run, nothing was changed")
+        raise RevivalError(f"{path.parent}: not {article} {noun} run folder ({path.name} is missing)")
+    saved = read_json(path)
+    if not (isinstance(saved.get("config"), dict) and isinstance(saved.get("model"), dict)):
+        raise RevivalError(f"{path}: not {article} {noun} run file (expected format, kind, config and model)")
+    if saved.get("format") != RUN_FORMAT:
+        raise RevivalError(f"{path}: run written by another version of revival (run format "
+                           f"{saved.get('format', 'none')}, this one reads {RUN_FORMAT}); start a new run, "
+                           "nothing was changed")
     if saved.get("kind") != kind:
-        raise RevivalError(f"{path.parent}: holds a {saved.get('kind')} run, not {kind}; nothing was changed")
+        raise RevivalError(f"{path}: holds a {str(saved.get('kind'))[:40]} run, not {kind}; nothing was changed")
     if saved.get("model", {}).get("sha256") != model.get("sha256"):
-        raise RevivalError(f"{path.parent}: was started on other model weights than {model.get('path')}; start a "
-                           "new run, nothing was changed")
+        raise RevivalError(f"{path}: the run was started on other model weights than {model.get('path')}; start "
+                           "a new run, nothing was changed")
     try:
         return config_from_dict(cls, saved["config"])
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RevivalError(f"{path}: malformed run settings ({e}); nothing was changed") from None

@@ -230,13 +230,14 @@ def _round_to_fp16(model: nn.Module) -> None:
             v.copy_(v.half())
 
 
-def save_evaluator(model: MiniEvaluator, record: dict, path: str | Path = DEFAULT_PATH) -> Path:
-    """Write fp16 safetensors and the JSON sidecar (same stem, .json), atomically."""
+def save_evaluator(model: MiniEvaluator, record: dict, path: str | Path = DEFAULT_PATH,
+                   sidecar: str | Path | None = None) -> Path:
+    """Write fp16 safetensors and the JSON sidecar (default: same stem, .json), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.half() for k, v in model.state_dict().items() if v.is_floating_point()}
     atomic_save_safetensors(tensors, path)
-    atomic_write_json(record, path.with_suffix(".json"))
+    atomic_write_json(record, Path(sidecar) if sidecar is not None else path.with_suffix(".json"))
     return path
 
 

@@ -7,13 +7,14 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from revival.errors import RevivalError
 from revival.mini.world import vocabulary
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 MAX_LENGTH = 16
 
 
-class UnknownWordError(ValueError):
+class UnknownWordError(RevivalError, ValueError):
     """A prompt uses words the mini tokenizer does not know."""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from collections.abc import Callable
@@ -13,9 +12,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from revival.jsonfiles import dumps_strict
 from revival.mini import world
 from revival.mini.model import build_pipeline
 from revival.mini.pipeline import MiniPipeline
+from revival.outputs import apply_umask, finish_file, interrupts_deferred, remove, unique_sibling
 
 
 @dataclass
@@ -33,28 +34,39 @@ class TrainConfig:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    tmp = unique_sibling(path, "tmp")
+    try:
+        torch.save(obj, tmp)
+        finish_file(tmp, path)
+    finally:
+        remove(tmp)
 
 
-def export_pipeline(pipe: MiniPipeline, out: Path, fp16: bool = True) -> None:
-    """Write the pipeline with `save_pretrained` (fp16 safetensors), atomically."""
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        import shutil
+def export_pipeline(pipe: MiniPipeline, out: Path, fp16: bool = True, info: dict | None = None) -> None:
+    """Write the pipeline with `save_pretrained` (fp16 safetensors, and `info` as training.json), atomically.
 
-        shutil.rmtree(tmp)
-    p = copy.deepcopy(pipe)
-    if fp16:
-        p.unet.half()
-        p.text_encoder.half()
-    p.save_pretrained(tmp, safe_serialization=True)
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    The export is written under a unique temporary name and replaces `out` only once complete.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = unique_sibling(out, "tmp")
+    old = unique_sibling(out, "old")
+    try:
+        p = copy.deepcopy(pipe)
+        if fp16:
+            p.unet.half()
+            p.text_encoder.half()
+        p.save_pretrained(tmp, safe_serialization=True)
+        if info is not None:
+            (tmp / "training.json").write_text(dumps_strict(info, out / "training.json"))
+        apply_umask(tmp)
+        with interrupts_deferred():
+            if out.exists():
+                os.replace(out, old)
+            os.replace(tmp, out)
+            remove(old)
+    finally:
+        remove(tmp)
 
 
 def train(
@@ -140,9 +152,8 @@ def _export_ema(pipe, params, ema, out: Path, cfg: TrainConfig, step: int, secon
         live = [p.detach().clone() for p in params]
         for e, p in zip(ema, params, strict=True):
             p.copy_(e)
-        export_pipeline(pipe, out)
+        info = dict(config=asdict(cfg), steps_done=step, wall_s=round(seconds, 1),
+                    final_loss=sum(losses[-200:]) / max(1, len(losses[-200:])), torch_threads=torch.get_num_threads())
+        export_pipeline(pipe, out, info=info)
         for v, p in zip(live, params, strict=True):
             p.copy_(v)
-    info = dict(config=asdict(cfg), steps_done=step, wall_s=round(seconds, 1),
-                final_loss=sum(losses[-200:]) / max(1, len(losses[-200:])), torch_threads=torch.get_num_threads())
-    (out / "training.json").write_text(json.dumps(info, indent=2))

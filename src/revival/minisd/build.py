@@ -105,6 +105,8 @@ def main() -> None:
     ap.add_argument("--variant", default="base")
     ap.add_argument("--steps", type=int, default=UNetTrainConfig.steps)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--autocast", choices=["auto", "bf16", "fp32"], default="auto",
+                    help="UNet training precision; auto: bf16 where the hardware runs it natively")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -116,7 +118,10 @@ def main() -> None:
     elif args.stage == "text":
         text_stage(args.workdir, log)
     else:
-        unet_stage(args.workdir, UNetTrainConfig(variant=args.variant, steps=args.steps), log)
+        from revival.evaluate.generate import resolve_autocast
+
+        bf16 = resolve_autocast(args.autocast) is not None
+        unet_stage(args.workdir, UNetTrainConfig(variant=args.variant, steps=args.steps, autocast=bf16), log)
     log("done")
 
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from revival.catalog import FAMILY_NAMES
 from revival.data import read_list
 from revival.errors import RevivalError
 from revival.mini import world
 from revival.mini.pipeline import MiniPipeline
 from revival.mini.tokenizer import UnknownWordError, check_prompt
 
-FAMILY_NAMES = ("object", "style", "attribute")
 WORLDS = ("sd", "mini")
 
 
