@@ -13,6 +13,7 @@ from revival.demo import DemoConfig, plan_steps, profile, resume_run, run_demo, 
 from revival.errors import RevivalError
 from revival.models import MINI_PATH
 from revival.report.plots import STAGES
+from revival.results import base_result
 from revival.study import StudySettings
 
 TINY = DemoConfig(concepts=("star", "cage"), study=StudySettings(n_eval=2, eval_steps=2, timesteps=2, batch_size=64),
@@ -60,7 +61,7 @@ def test_demo_resumes_from_cached_stages(random_mini_pipeline, tmp_path, monkeyp
     sweep = first.result["top_ratio_sweep"]["cage"]
     assert [r["top_ratio"] for r in sweep] == [0.2, 0.6] and all(r["revived_accuracy"] is not None for r in sweep)
 
-    paths = write_outputs(tmp_path, first, {"command": "test", "config": {}}, TINY)
+    paths = write_outputs(tmp_path, first, base_result("test", {}, {}), TINY)
     rows = list(csv.DictReader(open(paths["csv"])))
     assert len(rows) == len(TINY.concepts) * len(STAGES)
     result = json.loads(open(paths["result"]).read())

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import signal
 import sys
+import threading
 
 from revival import __version__
 from revival.errors import RevivalError
@@ -50,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame) -> None:
+    """Ctrl-C as KeyboardInterrupt, but held back while a module is being imported and re-delivered 50 ms later.
+
+    An interrupt raised inside a C++ extension's import (torch) aborts the process instead of unwinding.
+    """
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
 def _say(prog: str, text: str) -> None:
     print(f"{prog}: {shorten(' '.join(text.split()), MESSAGE_LIMIT)}", file=sys.stderr)
 
@@ -57,6 +73,8 @@ def _say(prog: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     prog = "revival"
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupt) if on_main else None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -79,3 +97,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         release_claims()
+        if on_main:
+            signal.signal(signal.SIGINT, previous)
