@@ -36,7 +36,8 @@ from revival.attack import COMPLETERS, DEFAULT_METHOD, revive  # noqa: E402
 from revival.checkpoints import atomic_write_json  # noqa: E402
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack  # noqa: E402
 
-DEFAULT_METHODS = f"paper,{DEFAULT_METHOD},{DEFAULT_METHOD}:mnar=false,{DEFAULT_METHOD}:lam=auto,als,structured"
+DEFAULT_METHODS = ("paper|softimpute|softimpute:mnar=false|softimpute:holdout=random|softimpute:lam=auto,lam_scale=0.7"
+                   "|softimpute:lam=auto,mnar=false|softimpute:dtype=float64|als|structured")
 NOT_AVAILABLE = {"mini:minisd": "the next bundled model (src/revival/minisd) is still being trained elsewhere; "
                                 "add it with --mini-model minisd=PATH --sources ...,mini:minisd once it exists"}
 
@@ -85,7 +86,7 @@ def pooled(rows: list[dict]) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sources", default="lm_stdlib,lm_docs,mini", help="comma-separated sources")
-    p.add_argument("--methods", default=DEFAULT_METHODS, help="semicolon-separated method specs name[:k=v,...]")
+    p.add_argument("--methods", default=DEFAULT_METHODS, help="|-separated method specs name[:k=v,...]")
     p.add_argument("--concepts", default=None, help="comma-separated mini concepts (default: every erasable one)")
     p.add_argument("--settings", default=None, help="comma-separated settings to keep (e.g. sr0.02,r0.02)")
     p.add_argument("--mini-model", action="append", default=[], metavar="LABEL=PATH",
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
-    specs = [s.strip() for s in args.methods.replace(";", "|").split("|") if s.strip()]
+    specs = [s.strip() for s in args.methods.split("|") if s.strip()]
     methods = {s: parse_spec(s) for s in specs}
     pipelines = {"mini": "mini", **dict(kv.split("=", 1) for kv in args.mini_model)}
     concepts = args.concepts.split(",") if args.concepts else None

@@ -41,10 +41,18 @@ def column_activation(missing: Tensor) -> Tensor:
     return 1.0 / torch.special.ndtri(1 - p / 2)
 
 
-def hole_floor(X: Tensor, missing: Tensor, a: Tensor) -> Tensor:
-    """Per matrix entry, the MNAR floor t_i / a_j of |w_ij| at a hole (t_i: row i's largest observed |w| a_j)."""
-    score = torch.where(missing, torch.zeros((), dtype=torch.float64, device=X.device), X.abs().double() * a)
-    return score.amax(1, keepdim=True) / a
+def hole_floor(X: Tensor, missing: Tensor, a: Tensor, quantile: float = 1.0) -> Tensor:
+    """Per matrix entry, the MNAR floor t_i / a_j of |w_ij| at a hole, t_i the `quantile` of row i's observed |w| a_j.
+
+    quantile 1 (the row's largest observed score) is exact for one WANDA cut with the true a; a
+    lower one allows for an estimated a and for cuts that spare some top entries (ConceptPrune
+    keeps a top entry when it scores higher on the base prompts).
+    """
+    a = a.to(X.dtype)
+    score = torch.where(missing, torch.full((), -1.0, dtype=X.dtype, device=X.device), X.abs() * a)
+    idx = ((1 - quantile) * ((~missing).sum(1, keepdim=True) - 1).clamp_min(0)).floor().long()
+    top = score.topk(int(idx.max()) + 1, dim=1).values
+    return (top.gather(1, idx).clamp_min(0) / a).double()
 
 
 def hole_like_holdout(X: Tensor, missing: Tensor, a: Tensor, share: float, generator: torch.Generator) -> Tensor:
@@ -58,6 +66,16 @@ def hole_like_holdout(X: Tensor, missing: Tensor, a: Tensor, share: float, gener
     in_band = torch.arange(k, device=X.device)[None, :] < 2 * h[:, None]
     pick = in_band & (torch.rand(top.shape, generator=generator).to(X.device) < share)
     return torch.zeros_like(missing).scatter_(1, top, pick) & obs
+
+
+def next_cut_holdout(X: Tensor, missing: Tensor, a: Tensor, share: float) -> Tensor:
+    """Observed entries to hide as the pruning would next: per row i, its ceil(share x h_i) largest observed |w| a_j."""
+    score = torch.where(missing, torch.full((), -1.0, dtype=torch.float64, device=X.device), X.abs().double() * a)
+    k_row = (share * missing.sum(1)).ceil().long()
+    k = max(1, min(X.shape[1], int(k_row.max())))
+    top = score.topk(k, dim=1).indices
+    pick = torch.arange(k, device=X.device)[None, :] < k_row[:, None]
+    return torch.zeros_like(missing).scatter_(1, top, pick) & ~missing
 
 
 def sign_score(est: Tensor, truth: Tensor, top_ratio: float = 0.6) -> Tensor:

@@ -57,8 +57,8 @@ def _solve(X: Tensor, miss: Tensor, side: Tensor | None, side_weight: float, mna
         thresh = absobs.nanquantile(mnar_quantile, dim=1)[rows]
         n_obs = obs.sum(1).clamp_min(1)
 
-        def impute(est: Tensor, A: Tensor, Vk: Tensor) -> Tensor:
-            resid = torch.where(obs, X - A[:m] @ Vk.T, torch.zeros((), dtype=X.dtype, device=X.device))
+        def impute(est: Tensor, L: Tensor) -> Tensor:
+            resid = torch.where(obs, X - L[:m], torch.zeros((), dtype=X.dtype, device=X.device))
             sigma = (resid.pow(2).sum(1) / n_obs).sqrt().clamp_min(1e-12)[rows]
             return truncated_mean(est, sigma, thresh).to(X.dtype)
 
