@@ -60,7 +60,7 @@ def test_holdout_lambda_beats_a_deliberately_bad_one_and_says_why():
     assert signs(chosen, W, mask) > signs(bad, W, mask) + 0.05
     assert stats["reason"].startswith("holdout:") and stats["holdout"] > 0
     assert set(stats["holdout_scores"]) == {"1", "0.7", "0.5", "0.35", "0.25", "0.15", "0.1"}
-    assert torch.equal(chosen[~mask], W[~mask]) and stats["converged"]
+    assert torch.equal(chosen[~mask], W[~mask]) and stats["iterations"] <= stats["tune_iterations"] + 10
 
 
 def test_holdout_is_seeded_and_mnar_fill_can_be_turned_off():
