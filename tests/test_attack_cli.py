@@ -170,3 +170,14 @@ def test_default_records_the_holdout_choice_per_layer(folders, tmp_path):
     assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(out)]) == 0
     for row in json.loads((out / "result.json").read_text())["per_layer"].values():
         assert row["reason"].startswith(("holdout:", "too few")) and row["converged"] in (True, False)
+
+
+def test_method_param_text_values_are_checked_before_any_work(folders, tmp_path, capsys):
+    for extra, fragments in ((["--method-param", "dtype=half"], ("--method-param", "dtype", "float32 or float64")),
+                             (["--method-param", "holdout=nope"], ("--method-param", "next or random")),
+                             (["--method", "als", "--method-param", "lam=big"], ("--method-param", "auto")),
+                             (["--method-param", "lam_grid=abc"], ("--method-param", "lam_grid", "positive")),
+                             (["--method-param", "lam_grid=[1, -2]"], ("--method-param", "lam_grid"))):
+        assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(tmp_path / "no"), *extra]) == 2
+        one_line_error(capsys, *fragments)
+    assert not (tmp_path / "no").exists()

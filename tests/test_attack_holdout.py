@@ -81,3 +81,6 @@ def test_dtype_is_named_and_checked():
         COMPLETERS.get("als")(W, mask, dtype="half")
     with pytest.raises(RevivalError, match="lam_grid"):
         COMPLETERS.get("softimpute")(W, mask, lam_grid=(0.5, -1.0))
+    stats = {}
+    COMPLETERS.get("softimpute")(torch.where(mask, 0.0, W), mask, lam_grid=[0.5, 2], stats=stats)
+    assert set(stats["holdout_scores"]) == {"2", "0.5"}

@@ -31,6 +31,17 @@ LAM_GRID = (1.0, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1)  # x the noise bulk edge (benc
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+def checked_grid(grid: object) -> list[float]:
+    """`lam_grid` as distinct positive finite numbers, largest first; RevivalError otherwise."""
+    try:
+        values = sorted({float(f) for f in grid}, reverse=True)
+    except (TypeError, ValueError):
+        values = []
+    if not values or not all(math.isfinite(f) and f > 0 for f in values) or isinstance(grid, str):
+        raise RevivalError(f"lam_grid must be a list of positive numbers, got {str(grid)[:60]!r}")
+    return values
+
+
 def as_dtype(dtype: str | torch.dtype) -> torch.dtype:
     """`float32` / `float64` (or a torch dtype) -> torch dtype; RevivalError otherwise."""
     if isinstance(dtype, torch.dtype):
@@ -160,7 +171,9 @@ def lambda_and_start(X0: Tensor, lam: float | str, lam_scale: float, rank: int |
     return lam_v, q, V
 
 
-@COMPLETERS.register("softimpute")
+@COMPLETERS.register("softimpute", choices={"dtype": tuple(DTYPES), "holdout": ("next", "random"),
+                                             "lam": ("holdout", "auto")},  # text values a parameter takes
+                     checks={"lam_grid": checked_grid})  # values the signature's types cannot say
 def softimpute(W: Tensor, missing: Tensor, *, lam: float | str = "holdout", lam_scale: float = 1.0,
                lam_grid: tuple[float, ...] = LAM_GRID, holdout: str = "next", holdout_share: float = 0.5,
                holdout_max: int = 20000, mnar: bool = True, mnar_quantile: float = 0.95, rank: int | None = None,
@@ -247,9 +260,7 @@ def choose_lambda(X: Tensor, miss: Tensor, a: Tensor, grid: tuple[float, ...], s
     The noise level, hence the edge of the whole matrix, and the column subspace (rank cap: the
     subsample's rows) come from the same run, so a large matrix needs no full spectrum.
     """
-    grid = sorted({float(f) for f in grid}, reverse=True)
-    if not grid or grid[-1] <= 0:
-        raise RevivalError(f"lam_grid must hold positive numbers, got {grid}")
+    grid = checked_grid(grid)
     if mode not in ("next", "random"):
         raise RevivalError(f"holdout must be 'next' or 'random', got {mode!r}")
     gen = torch.Generator().manual_seed(seed)
@@ -368,7 +379,7 @@ def als_factors(X: Tensor, rows: Tensor, cols: Tensor, lam: float, U: Tensor, ma
     return Uf, (s - lam).clamp_min(0), V @ Rt.T, it, rel
 
 
-@COMPLETERS.register("als")
+@COMPLETERS.register("als", choices={"dtype": tuple(DTYPES), "lam": ("auto",)})
 def als(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: float = 1.0, rank: int | None = None,
         max_iters: int = 100, tol: float = 1e-3, device: str | torch.device | None = None,
         dtype: str = "float32", seed: int = 0, stats: dict | None = None) -> Tensor:

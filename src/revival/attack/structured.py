@@ -78,7 +78,8 @@ def mnar_holdout(X: Tensor, miss: Tensor, generator: torch.Generator, quantile: 
     return cand & (torch.rand(X.shape, generator=generator).to(X.device) < p)
 
 
-@COMPLETERS.register("structured", uses_side_info=True)  # gets the GEGLU input weights as `side`
+@COMPLETERS.register("structured", uses_side_info=True,  # gets the GEGLU input weights as `side`
+                     choices={"dtype": ("float32", "float64"), "side_weight": ("auto",)})
 def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_weight: float | str = "auto",
                side_weights: tuple[float, ...] = (0.0, 0.5, 1.0), mnar_quantile: float | None = 0.5,
                lam_scale: float = 1.0, rank: int | None = None, max_iters: int = 100, holdout_iters: int = 20,

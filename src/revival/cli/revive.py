@@ -88,6 +88,16 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
     method_params = dict(args.method_param)
     validate.check_kwargs(COMPLETERS.get(args.method), method_params, f"--method-param: method {args.method!r}",
                           skip=COMPLETION_RESERVED)
+    for key, allowed in COMPLETERS.meta(args.method).get("choices", {}).items():  # text values, before any work
+        if isinstance(method_params.get(key), str) and method_params[key] not in allowed:
+            raise RevivalError(f"--method-param: {key} of method {args.method!r} takes {' or '.join(allowed)} as "
+                               f"text, got {validate.shorten(method_params[key])!r}")
+    for key, check in COMPLETERS.meta(args.method).get("checks", {}).items():
+        if key in method_params:
+            try:
+                check(method_params[key])
+            except RevivalError as e:
+                raise RevivalError(f"--method-param: {e}") from None
     ckpt = load_checkpoint(args.unet, allow_pickle=args.allow_pickle)
     try:
         layers = select_layers(ckpt.state_dict, args.layers).names
