@@ -38,6 +38,7 @@ from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack  # noqa: E
 
 DEFAULT_METHODS = ("paper|softimpute|softimpute:mnar=false|softimpute:holdout=random|softimpute:lam=auto,lam_scale=0.7"
                    "|softimpute:lam=auto,mnar=false|softimpute:dtype=float64|als|structured")
+PER_CASE_COLUMNS = ["overall", "retained", "seconds", "lambda", "rank", "iterations", "converged"]
 NOT_AVAILABLE = {"mini:minisd": "the next bundled model (src/revival/minisd) is still being trained elsewhere; "
                                 "add it with --mini-model minisd=PATH --sources ...,mini:minisd once it exists"}
 
@@ -70,7 +71,7 @@ def attack_case(case: rs.Case, name: str, params: dict) -> dict:
             "restoration_num": float((res.state_dict[layer][m] * W[m]).sum()),
             "restoration_den": float(W[m].pow(2).sum()),
             "seconds": rec["complete_seconds"],
-            "completion": {k: rec[k] for k in ("lambda", "rank", "reason", "iterations", "converged")}}
+            "completion": {k: rec[k] for k in ("lambda", "rank", "reason", "iterations", "converged")}}  # as recorded
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -118,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
                 r = attack_case(case, name, params)
                 for key in ((case.source, "all", spec), (case.source, case.setting, spec)):
                     rows.setdefault(key, []).append(r)
-                line["methods"][spec] = {"overall": round(r["match"] / r["pruned"], 4),
-                                         "retained": round(r["match_retained"] / max(r["retained"], 1), 4),
-                                         "seconds": r["seconds"], **r["completion"]}
+                c = r["completion"]
+                line["methods"][spec] = [round(r["match"] / r["pruned"], 4),
+                                         round(r["match_retained"] / max(r["retained"], 1), 4), r["seconds"],
+                                         None if c["lambda"] is None else float(f"{c['lambda']:.4g}"), c["rank"],
+                                         c["iterations"], c["converged"]]
+                if spec == DEFAULT_METHOD:
+                    line["default_reason"] = c["reason"]
             per_case.append(line)
             print(case.source, case.setting, case.group, case.layer,
-                  " ".join(f"{s}={v['retained']:.3f}" for s, v in line["methods"].items()), flush=True)
+                  " ".join(f"{s}={v[1]:.3f}" for s, v in line["methods"].items()), flush=True)
     table = {}
     for (source, setting, spec), rr in rows.items():
         table.setdefault(source, {}).setdefault(setting, {})[spec] = pooled(rr)
@@ -140,11 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": "OMP_NUM_THREADS=1 " + shlex.join([sys.executable, *sys.argv]),
            "config": {**vars(args), "top_ratio": 0.6, "magnitude": "nms", "locator": "zeros", "seed": 0},
            "default_method": DEFAULT_METHOD, "note": ORACLE_NOTE, "not_available": NOT_AVAILABLE,
-           "sources": {s: rs.source_info(s, Path(args.cache)) for s in args.sources.split(",")},
+           "sources": {s: rs.source_info(s, Path(args.cache), pipelines) for s in args.sources.split(",")},
            "environment": {"torch": torch.__version__, "python": platform.python_version(),
                            "machine": platform.machine(), "threads": args.threads},
            "summary": summary, "mean_retained_gain_vs_paper": mean_gain, "by_setting": table,
-           "per_case": per_case, "wall_seconds": round(time.perf_counter() - t_start, 1)}
+           "per_case_columns": PER_CASE_COLUMNS, "per_case": per_case,
+           "wall_seconds": round(time.perf_counter() - t_start, 1)}
     atomic_write_json(out, args.out)
     print(json.dumps({"summary": summary, "mean_retained_gain_vs_paper": mean_gain}, indent=1))
     return 0

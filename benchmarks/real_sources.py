@@ -296,8 +296,15 @@ def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concept
         raise SystemExit(f"unknown source {name!r}")
 
 
-def source_info(name: str, cache: Path) -> dict:
-    """The training log of a trained source (empty for mini)."""
-    folder = name if name in LMS else None
-    path = cache / folder / "train.json" if folder else None
-    return json.loads(path.read_text()) if path and path.exists() else {}
+def source_info(name: str, cache: Path, mini_pipelines: dict[str, str] | None = None) -> dict:
+    """The training log of a trained source; for a mini-world source, where its model and masks come from."""
+    if name in LMS:
+        path = cache / name / "train.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+    from revival.mini import world
+
+    label = name.partition(":")[2] or "mini"
+    return {"model": (mini_pipelines or {}).get(label, label), "layers": "every ff.net.2",
+            "masks": "revival.unlearn.concept_prune(pipe, concept, family=family_of(concept), skill_ratio=r), "
+                     "torch seed 0", "skill_ratios": list(RATIOS),
+            "concepts": [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]}
