@@ -143,3 +143,41 @@ def test_revive_reports_locator_quality_with_masks(tmp_path):
         assert 0 <= rec["locator"][key] <= 1
     assert rec["locator"]["recall"] > 0.5  # exact zeros are the smallest magnitudes
     assert load_checkpoint(out).kind == "unet_folder"
+
+
+def test_method_params_are_checked_recorded_and_per_layer_completion_is_reported(folders, tmp_path, capsys):
+    out = tmp_path / "mp"
+    assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(out), "--method-param", "lam=auto",
+                 "--method-param", "rank=6", "--method-param", "mnar=false"]) == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["config"]["method_params"] == {"lam": "auto", "rank": 6, "mnar": False}
+    for row in rec["per_layer"].values():
+        assert {"lambda", "rank", "reason", "iterations", "converged", "rel_change", "seconds"} <= set(row)
+        assert row["lambda"] > 0 and 0 < row["rank"] <= 6 and row["reason"].startswith("auto:")
+        assert row["iterations"] >= 1 and isinstance(row["converged"], bool) and row["rel_change"] >= 0
+    capsys.readouterr()
+    for extra, fragments in ((["--method-param", "lamda=0.5"], ("--method-param", "lamda", "lam_grid")),
+                             (["--method-param", "max_iters=many"], ("--method-param", "max_iters", "integer")),
+                             (["--method-param", "seed=3"], ("--method-param", "no parameter seed")),
+                             (["--method", "paper", "--method-param", "lam=1"], ("--method-param", "'paper'"))):
+        assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(tmp_path / "no"), *extra]) == 2
+        one_line_error(capsys, *fragments)
+    assert not (tmp_path / "no").exists()
+
+
+def test_default_records_the_holdout_choice_per_layer(folders, tmp_path):
+    out = tmp_path / "d"
+    assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(out)]) == 0
+    for row in json.loads((out / "result.json").read_text())["per_layer"].values():
+        assert row["reason"].startswith(("holdout:", "too few")) and row["converged"] in (True, False)
+
+
+def test_method_param_text_values_are_checked_before_any_work(folders, tmp_path, capsys):
+    for extra, fragments in ((["--method-param", "dtype=half"], ("--method-param", "dtype", "float32 or float64")),
+                             (["--method-param", "holdout=nope"], ("--method-param", "next or random")),
+                             (["--method", "als", "--method-param", "lam=big"], ("--method-param", "auto")),
+                             (["--method-param", "lam_grid=abc"], ("--method-param", "lam_grid", "positive")),
+                             (["--method-param", "lam_grid=[1, -2]"], ("--method-param", "lam_grid"))):
+        assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(tmp_path / "no"), *extra]) == 2
+        one_line_error(capsys, *fragments)
+    assert not (tmp_path / "no").exists()

@@ -23,7 +23,7 @@ CONTROL = "photo"
 # Populations of surviving weights a defense's fill statistics come from.
 SCOPES = ("row", "layer", "global")
 
-DEFAULT_METHOD = "softimpute"  # chosen on benchmarks/attack_speed.py: as good as `paper` or better, >20x faster
+DEFAULT_METHOD = "softimpute"  # holdout lambda + MNAR fill, chosen on real trained weights: benchmarks/attack_real.py
 COMPLETION_METHODS = ("paper", "softimpute", "als", "structured")
 MAGNITUDE_RULES = ("nms", "row_mean", "sampled", "completed", "oracle_sign", "oracle_magnitude", "random_sign")
 NEEDS_REFERENCE = frozenset({"oracle_sign", "oracle_magnitude"})  # ablations that read the original weights

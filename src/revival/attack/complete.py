@@ -14,10 +14,41 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from revival.attack.holes import (
+    column_activation,
+    hole_floor,
+    hole_like_holdout,
+    next_cut_holdout,
+    sign_score,
+    truncated_mean,
+)
 from revival.errors import RevivalError
 from revival.registry import Registry
 
 COMPLETERS: Registry = Registry("completion method")
+COMPLETION_RESERVED = ("device", "stats", "side", "seed")  # set by the attack itself, not by --method-param
+LAM_GRID = (1.0, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1)  # x the noise bulk edge (benchmarks/attack_real.py)
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def checked_grid(grid: object) -> list[float]:
+    """`lam_grid` as distinct positive finite numbers, largest first; RevivalError otherwise."""
+    try:
+        values = sorted({float(f) for f in grid}, reverse=True)
+    except (TypeError, ValueError):
+        values = []
+    if not values or not all(math.isfinite(f) and f > 0 for f in values) or isinstance(grid, str):
+        raise RevivalError(f"lam_grid must be a list of positive numbers, got {str(grid)[:60]!r}")
+    return values
+
+
+def as_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """`float32` / `float64` (or a torch dtype) -> torch dtype; RevivalError otherwise."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise RevivalError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -70,7 +101,8 @@ def paper(W: Tensor, missing: Tensor, *, max_iters: int = 500, tol: float = 1e-5
         X, it = X_new, it + 1
         if rel < tol:
             break
-    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel)
+    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel, lam=None, rank_used=None,
+                 reason="paper: every step shrinks by the iterate's smallest singular value (no fixed lambda)")
     return X.to(W.device, W.dtype)
 
 
@@ -139,43 +171,158 @@ def lambda_and_start(X0: Tensor, lam: float | str, lam_scale: float, rank: int |
     return lam_v, q, V
 
 
-@COMPLETERS.register("softimpute")
-def softimpute(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: float = 1.0,
-               rank: int | None = None, n_lambdas: int = 1, max_iters: int = 100, tol: float = 1e-3,
-               device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
-               seed: int = 0, stats: dict | None = None) -> Tensor:
+@COMPLETERS.register("softimpute", choices={"dtype": tuple(DTYPES), "holdout": ("next", "random"),
+                                             "lam": ("holdout", "auto")},  # text values a parameter takes
+                     checks={"lam_grid": checked_grid})  # values the signature's types cannot say
+def softimpute(W: Tensor, missing: Tensor, *, lam: float | str = "holdout", lam_scale: float = 1.0,
+               lam_grid: tuple[float, ...] = LAM_GRID, holdout: str = "next", holdout_share: float = 0.5,
+               holdout_max: int = 20000, mnar: bool = True, mnar_quantile: float = 0.95, rank: int | None = None,
+               n_lambdas: int = 1, max_iters: int = 10, tune_iters: int = 10, tune_rows: int = 320, tol: float = 1e-3,
+               device: str | torch.device | None = None, dtype: str = "float32", seed: int = 0,
+               stats: dict | None = None) -> Tensor:
     """SoftImpute (Mazumder, Hastie & Tibshirani 2010) with a rank-capped, warm-started fast SVD.
 
     Z <- S_lambda(P_obs(W) + P_miss(Z)): singular values soft-thresholded by the nuclear-norm weight
-    `lam` ("auto": the noise bulk edge of the zero-filled matrix times `lam_scale`). Each step is one
-    warm-started subspace iteration at the rank cap (two (m x n) @ (n x q) products and a q x q
-    eigendecomposition). `n_lambdas` > 1 walks a geometric lambda path from 4 lambda down to lambda,
-    warm-starting each solve from the previous. Stops when the missing estimates change by < tol.
+    `lam`: "holdout" (default) picks it among `lam_grid` x the noise bulk edge by how well it
+    predicts the signs of observed entries hidden as the pruning would have hidden them next
+    (`holdout` "next"; "random": a random share of the larger ones), on at most `tune_rows` random
+    rows (`choose_lambda`); "auto" is `lam_scale` x the noise bulk edge; a number is used as is.
+    `mnar`: holes are filled with the mean of a Gaussian around the estimate truncated to
+    |w| >= their floor (`revival.attack.holes`), as pruning removed the large entries. Each step is
+    one warm-started subspace iteration at the rank cap. `n_lambdas` > 1 (lam "auto" or a number)
+    walks a geometric path from 4 lambda down to lambda. Stops when the missing estimates change by
+    < tol or after `max_iters` steps (after the holdout's own `tune_iters` at most): with the MNAR
+    fill the estimates keep creeping after the signs have settled (10 or 30 steps: within 0.3
+    points of retained sign recovery on every real source), so the budget is small.
     """
     check_pair(W, missing)
     dev = resolve_device(device)
-    X = W.to(dev, dtype)
+    X = W.to(dev, as_dtype(dtype))
     miss = missing.to(dev)
-    Z = torch.where(miss, torch.zeros((), dtype=dtype, device=dev), X)
-    lam_end, q, V = lambda_and_start(Z, lam, lam_scale, rank, seed)
+    Z = torch.where(miss, torch.zeros((), dtype=X.dtype, device=dev), X)
+    a = column_activation(miss)
+    info: dict = {}
+    if lam == "holdout":
+        lam_end, V, info = choose_lambda(X, miss, a, lam_grid, holdout_share, holdout_max, mnar, mnar_quantile,
+                                         rank, tune_iters, tune_rows, seed, holdout)
+        q = V.shape[1]
+    else:
+        lam_end, q, V = lambda_and_start(Z, lam, lam_scale, rank, seed)
+        info["reason"] = (f"auto: {lam_scale:g} x the noise bulk edge of the zero-filled spectrum" if lam == "auto"
+                          else "set by the caller")
     lams = torch.logspace(math.log10(4 * lam_end), math.log10(lam_end), n_lambdas).tolist() \
-        if n_lambdas > 1 else [lam_end]
+        if n_lambdas > 1 and lam != "holdout" else [lam_end]
     rows, cols = miss.nonzero(as_tuple=True)
-    V, it, rel, kept, _ = softimpute_loop(Z, rows, cols, V, lams, max_iters, tol)
-    record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel, lam=lam_end, rank_cap=q,
-                 rank_used=kept)
+    impute = mnar_impute(X, miss, rows, cols, a, mnar_quantile) if mnar else None
+    V, it, rel, kept, est = softimpute_loop(Z, rows, cols, V, lams, max_iters, tol, impute)
+    Z.view(-1)[rows * X.shape[1] + cols] = est
+    record_stats(stats, iterations=it + info.get("tune_iterations", 0), converged=rel < tol, last_rel_change=rel,
+                 lam=lam_end, rank_cap=q, rank_used=kept, mnar=mnar, **info)
     return Z.to(W.device, W.dtype)
 
 
+def mnar_impute(X: Tensor, miss: Tensor, rows: Tensor, cols: Tensor, a: Tensor, quantile: float
+                ) -> Callable[[Tensor, Tensor], Tensor]:
+    """Hole fill E[w | |w| >= floor] for w ~ N(estimate, sigma_row^2), sigma_row the row's observed residual RMS."""
+    floor = hole_floor(X, miss, a.to(X.device), quantile)[rows, cols]
+    obs = ~miss
+    n_obs = obs.sum(1).clamp_min(1)
+    zero = torch.zeros((), dtype=X.dtype, device=X.device)
+
+    def impute(est: Tensor, L: Tensor) -> Tensor:
+        resid = torch.where(obs, X - L[: X.shape[0]], zero)
+        sigma = (resid.pow(2).sum(1) / n_obs).sqrt().clamp_min(1e-12)[rows]
+        return truncated_mean(est, sigma, floor).to(X.dtype)
+
+    return impute
+
+
+def top_singular(Z: Tensor, V: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One warm-started subspace iteration: (U, S, V) of Z's top len(V.T) singular triplets, S descending."""
+    Q, _ = torch.linalg.qr(Z @ V)
+    B = Q.T @ Z
+    ev, Ub = torch.linalg.eigh(B @ B.T)
+    S = ev.flip(0).clamp_min(0).sqrt().to(Z.dtype)
+    Ub = Ub.flip(1).to(Z.dtype)
+    return Q @ Ub, S, (B.T @ Ub) / S.clamp_min(1e-30)
+
+
+def choose_lambda(X: Tensor, miss: Tensor, a: Tensor, grid: tuple[float, ...], share: float, cap: int, mnar: bool,
+                  mnar_quantile: float, rank: int | None, iters: int, max_rows: int, seed: int, mode: str = "next"
+                  ) -> tuple[float, Tensor, dict]:
+    """Lambda by holdout on the published weights alone: (lambda, start column subspace, record).
+
+    On at most `max_rows` random rows, hides observed entries that look like holes (`mode` "next":
+    `next_cut_holdout`, "random": `hole_like_holdout`; at most `cap`), runs SoftImpute on holes +
+    hidden entries and at every step scores each factor of `grid` x the noise bulk edge by the
+    signs its lambda predicts for the hidden entries (overall and among the top 60%); the fill
+    follows the best factor so far. Stops when the choice held for 3 steps or after `iters` steps.
+    The noise level, hence the edge of the whole matrix, and the column subspace (rank cap: the
+    subsample's rows) come from the same run, so a large matrix needs no full spectrum.
+    """
+    grid = checked_grid(grid)
+    if mode not in ("next", "random"):
+        raise RevivalError(f"holdout must be 'next' or 'random', got {mode!r}")
+    gen = torch.Generator().manual_seed(seed)
+    rows_all = X.shape[0]
+    if rows_all > max_rows:
+        sub = torch.randperm(rows_all, generator=gen)[:max_rows].sort().values.to(X.device)
+        X, miss = X[sub], miss[sub]
+    m, n = X.shape
+    hidden = hole_like_holdout(X, miss, a.to(X.device), share, gen) if mode == "random" else \
+        next_cut_holdout(X, miss, a.to(X.device), share)
+    idx = hidden.view(-1).nonzero().squeeze(1)
+    if idx.numel() > cap:
+        keep = idx[torch.randperm(idx.numel(), generator=gen)[:cap].to(idx.device)]
+        hidden = torch.zeros_like(hidden).view(-1).index_fill_(0, keep, True).view_as(hidden)
+    both = miss | hidden
+    Z = torch.where(both, torch.zeros((), dtype=X.dtype, device=X.device), X)
+    s, vec = spectrum(Z)
+    edge = noise_edge(s, (m, n))
+    to_full = (math.sqrt(rows_all) + math.sqrt(n)) / (math.sqrt(m) + math.sqrt(n))  # sigma (sqrt(m) + sqrt(n))
+    lams = torch.tensor(grid, dtype=X.dtype, device=X.device) * edge
+    q = max(1, min(rank or int(1.15 * int((s > lams[-1]).sum())) + 8, m, n))
+    V = (Z.T @ vec[:, :q]) if m <= n else vec[:, :q]
+    if int(hidden.sum()) < 10:
+        f = 1.0 if 1.0 in grid else grid[0]
+        return f * edge * to_full, V, {"reason": f"too few entries to hide: {f:g} x noise edge", "lam_factor": f}
+    rows, cols = both.nonzero(as_tuple=True)
+    lin = rows * n + cols
+    is_h = hidden[rows, cols]
+    hr, hc = rows[is_h], cols[is_h]
+    truth = torch.sign(X[hr, hc])
+    impute = mnar_impute(X, both, rows, cols, a, mnar_quantile) if mnar else None
+    best, held, it, scores = 0, 0, 0, None
+    while it < iters and held < 3:
+        U, S, V = top_singular(Z, V)
+        scores = sign_score((U[hr] * V[hc]) @ (S[:, None] - lams[None, :]).clamp_min(0), truth)
+        b = int(scores.argmax())
+        held = held + 1 if b == best else 1
+        best, it = b, it + 1
+        kept = int((S > lams[b]).sum())
+        A = U[:, :kept] * (S[:kept] - lams[b])
+        if impute is None:
+            Z.view(-1)[lin] = product_at(A, V[:, :kept], lin)
+        else:
+            L = A @ V[:, :kept].T
+            Z.view(-1)[lin] = impute(L.view(-1)[lin], L)
+    f = grid[best]
+    return f * edge * to_full, V, {
+        "lam_factor": f, "tune_iterations": it, "holdout": int(is_h.sum()), "tune_rows": m,
+        "holdout_scores": {f"{g:g}": round(float(v), 4) for g, v in zip(grid, scores.tolist(), strict=True)},
+        "reason": f"holdout: {f:g} x noise edge predicted the signs of {int(is_h.sum())} hidden hole-like entries "
+                  f"best (score {float(scores[best]):.3f}; grid {grid[0]:g}..{grid[-1]:g})"}
+
+
 def softimpute_loop(Z: Tensor, rows: Tensor, cols: Tensor, V: Tensor, lams: list[float], max_iters: int, tol: float,
-                    impute: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
+                    impute: Callable[[Tensor, Tensor], Tensor] | None = None
                     ) -> tuple[Tensor, int, float, int, Tensor]:
     """SoftImpute steps on Z in place (holes at rows, cols); returns V, iterations, change, rank kept, estimates.
 
     Each step: Q = qr(Z V), B = Q^T Z, eigh(B B^T) gives the top singular triplets of the projected
     matrix, soft-threshold by lambda, write the low-rank estimates into the holes only.
-    `impute(estimates, A, V_kept)` may turn the low-rank estimates into the values written; the
-    last low-rank estimates are returned either way.
+    `impute(estimates, L)` (L the whole low-rank matrix) may turn the low-rank estimates into the
+    values written; the last low-rank estimates are returned either way.
     """
     n = Z.shape[1]
     lin = rows * n + cols
@@ -183,16 +330,15 @@ def softimpute_loop(Z: Tensor, rows: Tensor, cols: Tensor, V: Tensor, lams: list
     it, rel, kept, est = 0, math.inf, 0, vals
     for lam_k in lams:
         for _ in range(max_iters):
-            Q, _ = torch.linalg.qr(Z @ V)
-            B = Q.T @ Z
-            ev, Ub = torch.linalg.eigh(B @ B.T)
-            S = ev.flip(0).clamp_min(0).sqrt().to(Z.dtype)
-            Ub = Ub.flip(1).to(Z.dtype)
-            V = (B.T @ Ub) / S.clamp_min(1e-30)
+            U, S, V = top_singular(Z, V)
             kept = int((S > lam_k).sum())
-            A = (Q @ Ub[:, :kept]) * (S[:kept] - lam_k)
-            est = product_at(A, V[:, :kept], lin)
-            new = est if impute is None else impute(est, A, V[:, :kept])
+            A = U[:, :kept] * (S[:kept] - lam_k)
+            if impute is None:
+                est = new = product_at(A, V[:, :kept], lin)
+            else:
+                L = A @ V[:, :kept].T
+                est = L.view(-1)[lin]
+                new = impute(est, L)
             rel = _rel_change(new, vals)
             vals = new
             Z.view(-1)[lin] = vals
@@ -233,10 +379,10 @@ def als_factors(X: Tensor, rows: Tensor, cols: Tensor, lam: float, U: Tensor, ma
     return Uf, (s - lam).clamp_min(0), V @ Rt.T, it, rel
 
 
-@COMPLETERS.register("als")
+@COMPLETERS.register("als", choices={"dtype": tuple(DTYPES), "lam": ("auto",)})
 def als(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: float = 1.0, rank: int | None = None,
         max_iters: int = 100, tol: float = 1e-3, device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float32, seed: int = 0, stats: dict | None = None) -> Tensor:
+        dtype: str = "float32", seed: int = 0, stats: dict | None = None) -> Tensor:
     """softImpute-ALS, rank-restricted: the SoftImpute objective solved with factors of rank `rank`.
 
     `lam` and `rank` as in `softimpute` ("auto": noise bulk edge; rank capped from the zero-filled
@@ -244,9 +390,9 @@ def als(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: flo
     """
     check_pair(W, missing)
     dev = resolve_device(device)
-    X = W.to(dev, dtype)
+    X = W.to(dev, as_dtype(dtype))
     miss = missing.to(dev)
-    X0 = torch.where(miss, torch.zeros((), dtype=dtype, device=dev), X)
+    X0 = torch.where(miss, torch.zeros((), dtype=X.dtype, device=dev), X)
     lam_v, _, V0 = lambda_and_start(X0, lam, lam_scale, rank, seed)
     U0, _ = torch.linalg.qr(X0 @ V0)
     rows, cols = miss.nonzero(as_tuple=True)
@@ -255,5 +401,6 @@ def als(W: Tensor, missing: Tensor, *, lam: float | str = "auto", lam_scale: flo
     lin = rows * X.shape[1] + cols
     out.view(-1)[lin] = product_at(U * d, V, lin)
     record_stats(stats, iterations=it, converged=rel < tol, last_rel_change=rel, lam=lam_v, rank_cap=U.shape[1],
-                 rank_used=int((d > 0).sum()))
+                 rank_used=int((d > 0).sum()), reason=f"auto: {lam_scale:g} x the noise bulk edge of the zero-filled "
+                 "spectrum" if lam == "auto" else "set by the caller")
     return out.to(W.device, W.dtype)

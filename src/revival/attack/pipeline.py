@@ -8,6 +8,8 @@ located holes and completed values this returns.
 
 from __future__ import annotations
 
+import inspect
+import math
 import time
 import zlib
 from collections.abc import Callable
@@ -59,6 +61,15 @@ def side_info(state_dict: dict[str, Tensor], name: str) -> Tensor | None:
     return side_features(partner.float(), h)
 
 
+def completion_record(stats: dict, seconds: float) -> dict:
+    """What the completion did on one layer: lambda, rank and why, iterations, convergence, last change, seconds."""
+    rel = stats.get("last_rel_change")
+    return {"lambda": stats.get("lam"), "rank": stats.get("rank_used"), "reason": stats.get("reason"),
+            "iterations": stats.get("iterations"), "converged": stats.get("converged"),
+            "rel_change": None if rel is None or not math.isfinite(rel) else float(f"{rel:.4g}"),
+            "complete_seconds": round(seconds, 4)}
+
+
 def _layer_seed(seed: int, name: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
 
@@ -96,6 +107,7 @@ def revive(
     """
     t_start = time.perf_counter()
     complete_fn = COMPLETERS.get(method)
+    takes_seed = "seed" in inspect.signature(complete_fn).parameters
     magnitude_fn = MAGNITUDES.get(magnitude)
     check_top_ratio(top_ratio)
     if MAGNITUDES.meta(magnitude).get("needs_reference") and reference is None:
@@ -125,7 +137,10 @@ def revive(
         params = dict(method_params)
         if COMPLETERS.meta(method).get("uses_side_info") and "side" not in params:
             params["side"] = side_info(state_dict, name)
-        completed = complete_fn(W, miss, device=device, **params).to("cpu", torch.float32)
+        if takes_seed and "seed" not in params:
+            params["seed"] = _layer_seed(seed, name)
+        stats: dict = {}
+        completed = complete_fn(W, miss, device=device, stats=stats, **params).to("cpu", torch.float32)
         t1 = time.perf_counter()
         retained = retain_top(completed, miss, top_ratio)
         gen = torch.Generator().manual_seed(_layer_seed(seed, name))
@@ -137,7 +152,8 @@ def revive(
         timings["complete"] += t1 - t0
         timings["signs_magnitudes"] += t2 - t1
         completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed))
-        per_layer[name] = {"missing": n_miss, "retained": int(retained.sum()), "seconds": round(t2 - t0, 4)}
+        per_layer[name] = {"missing": n_miss, "retained": int(retained.sum()), "seconds": round(t2 - t0, 4),
+                           **completion_record(stats, t1 - t0)}
         if progress is not None:
             progress(len(per_layer), len(sel.names))
     timings["total"] = time.perf_counter() - t_start

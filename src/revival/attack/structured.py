@@ -10,35 +10,19 @@ the column factors must also explain them (collective matrix completion).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
 from revival.attack.complete import (
     COMPLETERS,
+    as_dtype,
     check_pair,
     lambda_and_start,
     record_stats,
     resolve_device,
     softimpute_loop,
 )
-
-SQRT2 = math.sqrt(2.0)
-INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def truncated_mean(mu: Tensor, sigma: Tensor, t: Tensor) -> Tensor:
-    """E[w | |w| > t] for w ~ N(mu, sigma^2), computed stably with the scaled complementary erf."""
-    mu, sigma, t = (x.to(torch.float64) for x in (mu, sigma, t))
-    a = ((t - mu) / sigma).clamp(min=-8.0)
-    b = ((t + mu) / sigma).clamp(min=-8.0)
-    w_pos = torch.sigmoid((b * b - a * a) / 2)  # share of exp(-a^2/2) in exp(-a^2/2) + exp(-b^2/2)
-    tail_a = 0.5 * torch.special.erfcx(a / SQRT2)
-    tail_b = 0.5 * torch.special.erfcx(b / SQRT2)
-    num = w_pos * (mu * tail_a + sigma * INV_SQRT2PI) + (1 - w_pos) * (mu * tail_b - sigma * INV_SQRT2PI)
-    den = w_pos * tail_a + (1 - w_pos) * tail_b
-    return num / den.clamp_min(1e-300)
+from revival.attack.holes import truncated_mean
 
 
 def side_features(ffn1_weight: Tensor, hidden: int) -> Tensor:
@@ -73,8 +57,8 @@ def _solve(X: Tensor, miss: Tensor, side: Tensor | None, side_weight: float, mna
         thresh = absobs.nanquantile(mnar_quantile, dim=1)[rows]
         n_obs = obs.sum(1).clamp_min(1)
 
-        def impute(est: Tensor, A: Tensor, Vk: Tensor) -> Tensor:
-            resid = torch.where(obs, X - A[:m] @ Vk.T, torch.zeros((), dtype=X.dtype, device=X.device))
+        def impute(est: Tensor, L: Tensor) -> Tensor:
+            resid = torch.where(obs, X - L[:m], torch.zeros((), dtype=X.dtype, device=X.device))
             sigma = (resid.pow(2).sum(1) / n_obs).sqrt().clamp_min(1e-12)[rows]
             return truncated_mean(est, sigma, thresh).to(X.dtype)
 
@@ -94,11 +78,12 @@ def mnar_holdout(X: Tensor, miss: Tensor, generator: torch.Generator, quantile: 
     return cand & (torch.rand(X.shape, generator=generator).to(X.device) < p)
 
 
-@COMPLETERS.register("structured", uses_side_info=True)  # gets the GEGLU input weights as `side`
+@COMPLETERS.register("structured", uses_side_info=True,  # gets the GEGLU input weights as `side`
+                     choices={"dtype": ("float32", "float64"), "side_weight": ("auto",)})
 def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_weight: float | str = "auto",
                side_weights: tuple[float, ...] = (0.0, 0.5, 1.0), mnar_quantile: float | None = 0.5,
                lam_scale: float = 1.0, rank: int | None = None, max_iters: int = 100, holdout_iters: int = 20,
-               tol: float = 1e-3, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32,
+               tol: float = 1e-3, device: str | torch.device | None = None, dtype: str = "float32",
                seed: int = 0, stats: dict | None = None) -> Tensor:
     """SoftImpute with MNAR-aware hole filling and optional fully observed side rows.
 
@@ -111,13 +96,13 @@ def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_w
     """
     check_pair(W, missing)
     dev = resolve_device(device)
-    X = W.to(dev, dtype)
+    X = W.to(dev, as_dtype(dtype))
     miss = missing.to(dev)
     S = None
     if side is not None:
         if side.ndim != 2 or side.shape[1] != W.shape[1]:
             raise ValueError(f"side rows must have {W.shape[1]} columns, got {tuple(side.shape)}")
-        S = compress_rows(side.to(dev, dtype), W.shape[0])
+        S = compress_rows(side.to(dev, X.dtype), W.shape[0])
     scores = {}
     if S is not None and side_weight == "auto":
         hold = mnar_holdout(X, miss, torch.Generator().manual_seed(seed))
@@ -128,6 +113,7 @@ def structured(W: Tensor, missing: Tensor, *, side: Tensor | None = None, side_w
         side_weight = max(scores, key=scores.get)
     Z, info = _solve(X, miss, S, 0.0 if S is None else float(side_weight), mnar_quantile, lam_scale, rank,
                      max_iters, tol, seed)
+    info["reason"] = f"auto: {lam_scale:g} x the noise bulk edge (side weight {side_weight})"
     record_stats(stats, **info, side_weight=None if S is None else side_weight, holdout_scores=scores)
     return Z.to(W.device, W.dtype)
 

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--method", default=catalog.DEFAULT_METHOD, choices=catalog.COMPLETION_METHODS,
                    help="matrix completion method (default %(default)s)")
+    p.add_argument("--method-param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                   help="completion parameter, repeatable, checked against the method's (e.g. lam=0.5, rank=64, "
+                   "mnar=false, dtype=float64)")
     p.add_argument("--top-ratio", type=validate.number(0, 1, lo_open=True, name="top_ratio"), default=0.6,
                    help="share of completed signs kept per matrix, by |value|, in (0, 1] (default %(default)s)")
     p.add_argument("--magnitude", default="nms", choices=catalog.MAGNITUDE_RULES,
@@ -70,8 +73,9 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
     """Run the attack and write its outputs into `tmp`; the summary line."""
     from tqdm import tqdm
 
-    from revival.attack import LOCATORS, revive
+    from revival.attack import COMPLETERS, LOCATORS, revive
     from revival.attack.adaptive_locate import locate_with_scores
+    from revival.attack.complete import COMPLETION_RESERVED
     from revival.checkpoints import check_weights, load_checkpoint, save_checkpoint, select_layers
     from revival.defend.masks import load_masks, match_masks
     from revival.evaluate.attack_metrics import score_attack
@@ -81,6 +85,19 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
     device = validate.resolve_device(args.device) if args.device else None
     locate_params = dict(args.locate_param)
     validate.check_kwargs(LOCATORS.get(args.locate), locate_params, f"--locate-param: locator {args.locate!r}")
+    method_params = dict(args.method_param)
+    validate.check_kwargs(COMPLETERS.get(args.method), method_params, f"--method-param: method {args.method!r}",
+                          skip=COMPLETION_RESERVED)
+    for key, allowed in COMPLETERS.meta(args.method).get("choices", {}).items():  # text values, before any work
+        if isinstance(method_params.get(key), str) and method_params[key] not in allowed:
+            raise RevivalError(f"--method-param: {key} of method {args.method!r} takes {' or '.join(allowed)} as "
+                               f"text, got {validate.shorten(method_params[key])!r}")
+    for key, check in COMPLETERS.meta(args.method).get("checks", {}).items():
+        if key in method_params:
+            try:
+                check(method_params[key])
+            except RevivalError as e:
+                raise RevivalError(f"--method-param: {e}") from None
     ckpt = load_checkpoint(args.unet, allow_pickle=args.allow_pickle)
     try:
         layers = select_layers(ckpt.state_dict, args.layers).names
@@ -104,7 +121,7 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
     try:
         res = revive(ckpt.state_dict, layers=args.layers, locator=args.locate, method=args.method,
                      top_ratio=args.top_ratio, magnitude=args.magnitude, seed=args.seed, reference=reference,
-                     device=device, locator_params=locate_params, progress=progress)
+                     device=device, locator_params=locate_params, progress=progress, **method_params)
     except RevivalError as e:
         raise RevivalError(f"{args.unet}: {e}") from None
     finally:

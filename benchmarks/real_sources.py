@@ -11,11 +11,11 @@ would zero in it. Everything is built once, seeded, and cached under `--cache` (
   `--mini-model NAME=PATH` (the hook for the model being trained now).
 - `lm_stdlib`: a byte-level transformer language model (4 blocks, d 128, GELU MLP 128 -> 512 ->
   128) trained here on the source text of the Python standard library shipped with the
-  interpreter (held-out files excluded), masks from the input activations of each block's
+  interpreter (10% of files held out; pydoc_data excluded), masks from the input activations of each block's
   `fc2` (128 x 512) on held-out files: per row the top ratio of |W| x column L2 norm.
-- `mlp_digits`: a residual MLP classifier (3 blocks, 128 -> 512 -> 128) trained here on
-  scikit-learn's bundled handwritten digits (8x8, 1,797 images; 80/20 split), masks from the
-  `fc2` input activations on the held-out 20%.
+- `lm_docs`: the same LM with Stable Diffusion's GEGLU feed-forward net (`ff.net.0.proj` 128 ->
+  2 x 512, `ff.net.2` 512 -> 128) trained on English prose: the reference texts of
+  `pydoc_data.topics` shipped with CPython (10% of topics held out for the masks).
 
 Masks (2% and 20% of each row) mirror ConceptPrune's skilled set: per output row the top entries
 of |W| x input activation norm; the trained weights and masks are saved with their seed.
@@ -129,14 +129,48 @@ class Block(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 
 
+class GegluBlock(nn.Module):
+    """Pre-LN transformer block whose feed-forward net is Stable Diffusion's: GEGLU ff.net.0.proj (d -> 2 x 4d),
+    ff.net.2 (4d -> d)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ff = nn.Module()
+        self.ff.net = nn.ModuleList([nn.Module(), nn.Identity(), nn.Linear(4 * d, d)])
+        self.ff.net[0].proj = nn.Linear(d, 8 * d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(att.transpose(1, 2).reshape(B, T, D))
+        h, gate = self.ff.net[0].proj(self.ln2(x)).chunk(2, dim=-1)
+        return x + self.ff.net[2](h * F.gelu(gate))
+
+
+def docs_text() -> tuple[bytes, bytes, dict]:
+    """(train bytes, held-out bytes, description): the English help texts of `pydoc_data.topics`, 10% held out."""
+    from pydoc_data.topics import topics
+
+    keys = sorted(topics)
+    train = [topics[k].encode() for k in keys if hashlib.sha256(k.encode()).digest()[0] >= 26]
+    held = [topics[k].encode() for k in keys if hashlib.sha256(k.encode()).digest()[0] < 26]
+    desc = {"source": "pydoc_data.topics (English reference texts shipped with CPython)", "topics": len(keys),
+            "held_out_topics": len(held), "train_bytes": sum(map(len, train)), "held_out_bytes": sum(map(len, held))}
+    return b"\n".join(train), b"\n".join(held), desc
+
+
 class ByteLM(nn.Module):
     """Byte-level causal LM with tied input/output embeddings."""
 
-    def __init__(self, d: int = 128, layers: int = 4, heads: int = 4, ctx: int = 64):
+    def __init__(self, d: int = 128, layers: int = 4, heads: int = 4, ctx: int = 64, geglu: bool = False):
         super().__init__()
         self.emb = nn.Embedding(256, d)
         self.pos = nn.Parameter(torch.zeros(ctx, d))
-        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.blocks = nn.ModuleList((GegluBlock if geglu else Block)(d, heads) for _ in range(layers))
         self.ln = nn.LayerNorm(d)
         nn.init.normal_(self.emb.weight, std=0.02)
 
@@ -153,8 +187,8 @@ def stdlib_text() -> tuple[bytes, bytes, dict]:
     A file is held out when the first byte of the sha256 of its relative path is < 26 (~10%).
     """
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(p for p in root.rglob("*.py")
-                   if not {"site-packages", "test", "tests", "idle_test"} & set(p.relative_to(root).parts))
+    skip = {"site-packages", "test", "tests", "idle_test", "pydoc_data"}  # pydoc_data is lm_docs's text
+    files = sorted(p for p in root.rglob("*.py") if not skip & set(p.relative_to(root).parts))
     train, held = [], []
     for p in files:
         rel = str(p.relative_to(root))
@@ -169,19 +203,25 @@ def _batches(data: torch.Tensor, n: int, ctx: int, g: torch.Generator) -> torch.
     return torch.stack([data[s: s + ctx + 1] for s in start.tolist()]).long()
 
 
-def train_lm(cache: Path, steps: int = 400, seed: int = 0, batch: int = 32, lr: float = 3e-3,
-             folder: str = "lm_stdlib") -> Path:
-    """Train (once) the byte LM on stdlib source; save weights, held-out fc2 input norms and a log."""
+LMS = {  # name: (text, GEGLU feed-forward?, pruned layers' name pattern, training steps)
+    "lm_stdlib": (stdlib_text, False, "blocks.{i}.fc2", 1500),  # 10 MB of text: 0.3 epochs
+    "lm_docs": (docs_text, True, "blocks.{i}.ff.net.2", 600),  # 0.44 MB: about 3 epochs
+}
+
+
+def train_lm(cache: Path, folder: str, seed: int = 0, batch: int = 32, lr: float = 3e-3) -> Path:
+    """Train (once) the byte LM `folder` (a key of LMS); save weights, held-out FFN-output input norms and a log."""
     out = cache / folder
     if (out / "model.safetensors").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    train, held, desc = stdlib_text()
+    text_fn, geglu, pattern, steps = LMS[folder]
+    train, held, desc = text_fn()
     tr = torch.frombuffer(bytearray(train), dtype=torch.uint8)
     ho = torch.frombuffer(bytearray(held), dtype=torch.uint8)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    model = ByteLM()
+    model = ByteLM(geglu=geglu)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 40) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
@@ -195,23 +235,24 @@ def train_lm(cache: Path, steps: int = 400, seed: int = 0, batch: int = 32, lr: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % 50 == 0:
-            log(f"lm_stdlib step {step} loss {loss:.3f}")
+            log(f"{folder} step {step} loss {loss:.3f}")
     model.eval()
     gh = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         xh = _batches(ho, 256, 64, gh)
         held_loss = float(F.cross_entropy(model(xh[:, :-1]).reshape(-1, 256), xh[:, 1:].reshape(-1)))
-    norms = activation_norms(model, [f"blocks.{i}.fc2" for i in range(len(model.blocks))], xh[:, :-1])
+    norms = activation_norms(model, [pattern.format(i=i) for i in range(len(model.blocks))], xh[:, :-1])
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
     save_file(norms, str(out / "norms.safetensors"))
-    info = {"data": desc, "seed": seed, "steps": steps, "batch": batch, "ctx": 64, "lr": lr,
+    info = {"data": desc, "model": f"byte LM, 4 blocks, d 128, {'GEGLU' if geglu else 'GELU'} FFN 128 -> 512 -> 128",
+            "seed": seed, "steps": steps, "batch": batch, "ctx": 64, "lr": lr,
             "train_loss_first": losses[0], "train_loss_last_50_mean": sum(losses[-50:]) / 50,
             "held_out_loss_nats_per_byte": held_loss, "held_out_tokens_for_norms": int(xh[:, :-1].numel()),
             "seconds": round(time.perf_counter() - t0, 1), "threads": torch.get_num_threads()}
     (out / "train.json").write_text(json.dumps(info, indent=2))
-    log(f"lm_stdlib trained: {info}")
+    log(f"{folder} trained: {info}")
     return out
 
 
@@ -240,96 +281,30 @@ def wanda_cases(source: str, folder: Path, ratios=RATIOS) -> Iterator[Case]:
             yield Case(source, f"r{ratio}", "", name, w, wanda_top(w, nrm, ratio))
 
 
-# ------------------------------------------------------------------------------------------ mlp_digits
-
-
-class ResMLP(nn.Module):
-    """64 -> 128, three residual blocks (LN, fc1 128 -> 512, GELU, fc2 512 -> 128), LN, 10 classes."""
-
-    def __init__(self, d: int = 128, blocks: int = 3):
-        super().__init__()
-        self.inp = nn.Linear(64, d)
-        self.blocks = nn.ModuleList(nn.ModuleDict({"ln": nn.LayerNorm(d), "fc1": nn.Linear(d, 4 * d),
-                                                   "fc2": nn.Linear(4 * d, d)}) for _ in range(blocks))
-        self.ln = nn.LayerNorm(d)
-        self.head = nn.Linear(d, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.inp(x)
-        for b in self.blocks:
-            h = h + b["fc2"](F.gelu(b["fc1"](b["ln"](h))))
-        return self.head(self.ln(h))
-
-
-def train_mlp(cache: Path, epochs: int = 300, seed: int = 0) -> Path:
-    """Train (once) the residual MLP on sklearn's digits; save weights, held-out fc2 input norms and a log."""
-    out = cache / "mlp_digits"
-    if (out / "model.safetensors").exists():
-        return out
-    from sklearn import __version__ as skv
-    from sklearn.datasets import load_digits
-
-    out.mkdir(parents=True, exist_ok=True)
-    X, y = load_digits(return_X_y=True)
-    X = torch.tensor(X, dtype=torch.float32) / 16.0
-    y = torch.tensor(y)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    n_tr = int(0.8 * len(y))
-    tr, te = perm[:n_tr], perm[n_tr:]
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    model = ResMLP()
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
-    t0 = time.perf_counter()
-    steps_per_epoch = math.ceil(n_tr / 64)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
-    for epoch in range(epochs):
-        order = tr[torch.randperm(n_tr, generator=g)]
-        for i in range(0, n_tr, 64):
-            idx = order[i: i + 64]
-            xb = X[idx] + 0.05 * torch.randn(len(idx), 64, generator=g)  # light input noise
-            loss = F.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        if epoch % 50 == 0:
-            log(f"mlp_digits epoch {epoch} loss {loss:.3f}")
-    model.eval()
-    with torch.no_grad():
-        acc_te = float((model(X[te]).argmax(1) == y[te]).float().mean())
-        acc_tr = float((model(X[tr]).argmax(1) == y[tr]).float().mean())
-    norms = activation_norms(model, [f"blocks.{i}.fc2" for i in range(len(model.blocks))], X[te])
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"))
-    save_file(norms, str(out / "norms.safetensors"))
-    info = {"data": f"sklearn {skv} load_digits (1797 x 64), 80/20 split by seed", "seed": seed, "epochs": epochs,
-            "batch": 64, "lr": 2e-3, "train_accuracy": acc_tr, "held_out_accuracy": acc_te,
-            "held_out_samples_for_norms": len(te), "seconds": round(time.perf_counter() - t0, 1),
-            "threads": torch.get_num_threads()}
-    (out / "train.json").write_text(json.dumps(info, indent=2))
-    log(f"mlp_digits trained: {info}")
-    return out
-
-
 # -------------------------------------------------------------------------------------------- registry
 
 
 def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concepts: list[str] | None = None
                  ) -> Iterator[Case]:
-    """Cases of one source: `mini` / `mini:LABEL`, `lm_stdlib` or `mlp_digits`."""
+    """Cases of one source: `mini` / `mini:LABEL` or a key of LMS."""
     if name == "mini" or name.startswith("mini:"):
         label = name.partition(":")[2] or "mini"
         yield from mini_cases(cache, label, mini_pipelines[label], concepts=concepts)
-    elif name == "lm_stdlib":
-        yield from wanda_cases(name, train_lm(cache))
-    elif name == "mlp_digits":
-        yield from wanda_cases(name, train_mlp(cache))
+    elif name in LMS:
+        yield from wanda_cases(name, train_lm(cache, name))
     else:
         raise SystemExit(f"unknown source {name!r}")
 
 
-def source_info(name: str, cache: Path) -> dict:
-    """The training log of a trained source (empty for mini)."""
-    folder = {"lm_stdlib": "lm_stdlib", "mlp_digits": "mlp_digits"}.get(name)
-    path = cache / folder / "train.json" if folder else None
-    return json.loads(path.read_text()) if path and path.exists() else {}
+def source_info(name: str, cache: Path, mini_pipelines: dict[str, str] | None = None) -> dict:
+    """The training log of a trained source; for a mini-world source, where its model and masks come from."""
+    if name in LMS:
+        path = cache / name / "train.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+    from revival.mini import world
+
+    label = name.partition(":")[2] or "mini"
+    return {"model": (mini_pipelines or {}).get(label, label), "layers": "every ff.net.2",
+            "masks": "revival.unlearn.concept_prune(pipe, concept, family=family_of(concept), skill_ratio=r), "
+                     "torch seed 0", "skill_ratios": list(RATIOS),
+            "concepts": [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]}
