@@ -30,6 +30,7 @@ from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
 from revival.evaluate.mini_eval import FAMILIES, evaluate_family
+from revival.families import denoiser
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
 from revival.unlearn import concept_prune
 
@@ -90,7 +91,7 @@ class Study:
         self.root = Path(root)
         self.s = settings or StudySettings()
         self.log = log
-        self.original_state = {k: v.detach().clone() for k, v in pipe.unet.state_dict().items()}
+        self.original_state = {k: v.detach().clone() for k, v in denoiser(pipe).state_dict().items()}
         self.layers = select_layers(self.original_state, self.s.hook).names
         self.store = StageStore(self.root, fingerprint(self.original_state, self.layers))
         self.original = Original("original")
@@ -107,7 +108,8 @@ class Study:
             res = concept_prune(self.pipe, concept, family, skill_ratio=self.s.skill_ratio,
                                 timesteps=self.s.timesteps, select_ratio=self.s.select_ratio, hook=self.s.hook,
                                 seed=seed, apply=False)
-            layers = {n: self.original_state[n].masked_fill(m, 0) for n, m in res.masks.items()}
+            layers = {n: self.original_state[n].masked_fill(m.to(self.original_state[n].device), 0)
+                      for n, m in res.masks.items()}
             pruned = sum(v["pruned"] for v in res.per_layer.values())
             size = sum(int(np.prod(v["shape"])) for v in res.per_layer.values())
             info = {"concept": concept, "family": family, "per_layer": res.per_layer, "density": pruned / size,
@@ -214,4 +216,4 @@ class Study:
         return asdict(self.s)
 
     def _load(self, state: dict[str, Tensor]) -> None:
-        self.pipe.unet.load_state_dict(state)
+        denoiser(self.pipe).load_state_dict(state)

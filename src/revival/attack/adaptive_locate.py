@@ -43,7 +43,7 @@ def _check_ratio(ratio: float) -> None:
 
 def _top_indices(score: Tensor, k: int, seed: int) -> Tensor:
     """Indices of the k highest scores along the last dim; ties broken at random (seeded)."""
-    keys = torch.rand(tuple(score.shape), generator=torch.Generator().manual_seed(seed))
+    keys = torch.rand(tuple(score.shape), generator=torch.Generator().manual_seed(seed)).to(score.device)
     shuffle = keys.to(score.device).argsort(dim=-1)
     order = score.gather(-1, shuffle).argsort(dim=-1, descending=True, stable=True)[..., :k]
     return shuffle.gather(-1, order)

@@ -29,7 +29,8 @@ from revival.errors import RevivalError
 @dataclass
 class ReviveResult:
     """The revived weights, what happened to each layer, and the located holes and completed values
-    (per attacked layer, float32 on the CPU) from which evaluation code scores the attack."""
+    (per attacked layer, float32 on the CPU) from which evaluation code scores the attack. The revived
+    weights stay on the input's device; the completion, generators and noise live there too."""
 
     state_dict: dict[str, Tensor]
     per_layer: dict[str, dict]
@@ -125,10 +126,10 @@ def revive(
         params = dict(method_params)
         if COMPLETERS.meta(method).get("uses_side_info") and "side" not in params:
             params["side"] = side_info(state_dict, name)
-        completed = complete_fn(W, miss, device=device, **params).to("cpu", torch.float32)
+        completed = complete_fn(W, miss, device=device, **params).to(W.device, torch.float32)
         t1 = time.perf_counter()
         retained = retain_top(completed, miss, top_ratio)
-        gen = torch.Generator().manual_seed(_layer_seed(seed, name))
+        gen = torch.Generator(device=W.device).manual_seed(_layer_seed(seed, name))
         ref = None if reference is None else reference[name]
         values = magnitude_fn(W, completed, miss, retained, generator=gen, reference=ref)
         new = torch.where(retained, values, torch.where(miss, torch.zeros_like(W), W))
@@ -136,7 +137,7 @@ def revive(
         t2 = time.perf_counter()
         timings["complete"] += t1 - t0
         timings["signs_magnitudes"] += t2 - t1
-        completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed))
+        completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed)).cpu()
         per_layer[name] = {"missing": n_miss, "retained": int(retained.sum()), "seconds": round(t2 - t0, 4)}
         if progress is not None:
             progress(len(per_layer), len(sel.names))
@@ -145,4 +146,4 @@ def revive(
               "method_params": {k: v for k, v in method_params.items() if k != "side"}, "top_ratio": top_ratio,
               "magnitude": magnitude, "seed": seed, "device": str(device) if device is not None else None}
     return ReviveResult(out, per_layer, {k: round(v, 4) for k, v in timings.items()}, located.warnings, notes,
-                        config, located.masks, completed_all)
+                        config, {k: m.cpu() for k, m in located.masks.items()}, completed_all)

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
                    help="concepts to erase (default: star neon cage: an object, a style, the attribute)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
-    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from revival import budget, catalog, validate
 from revival.cli._common import WORD_LIMIT, add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
-from revival.modelfiles import check_steps, image_size, is_mini, resolve_model_path
+from revival.modelfiles import FAMILY_SAMPLING, check_steps, folder_family, image_size, is_mini, resolve_model_path
 from revival.outputs import staged_folder
 
 GRID_SCALE = 4
@@ -47,6 +47,9 @@ def _check_mini(path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.model)
     _check_mini(model_path)
+    steps, guidance, batch = FAMILY_SAMPLING[folder_family(model_path)]
+    args.steps, args.batch_size = args.steps or steps, args.batch_size or batch
+    args.guidance = guidance if args.guidance is None else args.guidance
     check_steps(model_path, args.steps)
     from revival.evaluate.mini_eval import FAMILIES, resolve_concept
 
@@ -72,7 +75,8 @@ def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, fami
 
     device = validate.resolve_device(args.device)
     t0 = time.time()
-    pipe = load_pipeline(args.model, args.unet, device=device, allow_pickle=args.allow_pickle)
+    pipe = load_pipeline(args.model, args.unet, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle,
+                         safety_checker=args.safety_checker)
     evaluator = load_evaluator()
     t1 = time.time()
     ev = evaluate_family(pipe, family, args.num_images, args.seed, args.steps, args.guidance, args.batch_size,

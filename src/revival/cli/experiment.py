@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ConceptPrune activation-collection seeds (rq1, rq3): figures per seed, mean and spread "
                         "(default: 0; rq3: 0 1 2)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
-    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 
