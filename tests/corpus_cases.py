@@ -217,6 +217,18 @@ def _copy_model(file: str, content: str):
     return setup
 
 
+def _model_without_ffn(ws: Path, case: Path) -> None:
+    """The tiny SD pipeline with a UNet of plain ResNet blocks: no feed-forward layer for the method to prune."""
+    from diffusers import UNet2DConditionModel
+
+    shutil.copytree(ws / "sd", case / "m")
+    shutil.rmtree(case / "m" / "unet")
+    UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                         down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                         mid_block_type=None, layers_per_block=1, norm_num_groups=8,
+                         cross_attention_dim=32).save_pretrained(case / "m" / "unet")
+
+
 def _write(name: str, content: str | bytes):
     def setup(ws: Path, case: Path) -> None:
         path = case / name
@@ -370,6 +382,21 @@ CASES: list[Case] = [
          ("--device cuda", "CUDA is not available"), needs_no_cuda=True),
     Case("revive_device_cuda_without_cuda", ("revive", "--unet", "{unet}", "--out", "{out}", "--device", "cuda:0"),
          ("--device cuda:0", "CUDA is not available"), needs_no_cuda=True),
+    Case("prune_device_cuda_without_cuda", ("prune", "--model", "{sd}", "--concept", "church", "--out", "{out}",
+                                            "--device", "cuda"), ("--device cuda", "CUDA is not available"),
+         needs_no_cuda=True),
+    Case("obfuscate_device_cuda_without_cuda", ("obfuscate", "--unet", "{st}", "--masks", "{masks}", "--out", "{out}",
+                                                "--device", "cuda"), ("--device cuda", "CUDA is not available"),
+         needs_no_cuda=True),
+    # ---- models as the ecosystem names them (tests run with HF_HUB_OFFLINE=1: see conftest.py)
+    Case("generate_hub_id_unfetchable", ("generate", "--model", "revival-tests/no-such-model", "--prompt", "a church",
+                                         "--out", "{case}/g.png"),
+         ("revival-tests/no-such-model", "cannot load this model")),
+    Case("prune_hub_id_unfetchable", ("prune", "--model", "revival-tests/no-such-model", "--concept", "church",
+                                      "--out", "{out}"), ("revival-tests/no-such-model", "cannot load this model")),
+    Case("prune_model_without_feed_forward_layers", ("prune", "--model", "{case}/m", "--concept", "church",
+                                                     "--out", "{out}", *FAST_PRUNE),
+         ("{case}/m", "no feed-forward layers found"), setup=_model_without_ffn),
     Case("generate_unknown_word", ("generate", "--prompt", "a dragon in a desert", "-n", "1", "--steps", "1",
                                    "--out", "{case}/g.png"), ("'dragon'", "unknown word")),
     Case("generate_unknown_argument", (*GEN, "--promt", "x", "--out", "{case}/g.png"),

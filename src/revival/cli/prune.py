@@ -100,7 +100,10 @@ def _prune(args: argparse.Namespace, out: Path, tmp: Path, model_path: Path, con
     pipe = load_pipeline(model_path, args.unet, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle,
                          safety_checker=args.safety_checker)
     model = denoiser(pipe)
-    hook_layers(model, args.hook)  # one line, before any sampling, when the method does not apply
+    try:
+        hook_layers(model, args.hook)  # one line, before any sampling, when the method does not apply
+    except RevivalError as e:
+        raise RevivalError(f"{model_path}: {e}") from None
     t1 = time.perf_counter()
     result = concept_prune(
         pipe, concepts, family=args.family, skill_ratio=args.skill_ratio, timesteps=args.timesteps,
