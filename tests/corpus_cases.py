@@ -229,6 +229,13 @@ def _model_without_ffn(ws: Path, case: Path) -> None:
                          cross_attention_dim=32).save_pretrained(case / "m" / "unet")
 
 
+def _resnet18_file(ws: Path, case: Path) -> None:
+    """A ResNet-18-shaped state dict (basic blocks): the wrong architecture for the objects' ResNet-50."""
+    case.mkdir(parents=True, exist_ok=True)
+    save_file({"conv1.weight": torch.zeros(64, 3, 7, 7), "layer1.0.conv1.weight": torch.zeros(64, 64, 3, 3),
+               "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, str(case / "resnet18.safetensors"))
+
+
 def _write(name: str, content: str | bytes):
     def setup(ws: Path, case: Path) -> None:
         path = case / name
@@ -471,8 +478,25 @@ CASES: list[Case] = [
     Case("generate_n_zero", (*GEN[:5], "-n", "0", "--out", "{case}/g.png"), ("-n", ">= 1")),
     Case("generate_batch_size_zero", (*GEN, "--batch-size", "0", "--out", "{case}/g.png"), ("--batch-size", ">= 1")),
     Case("generate_seed_negative", (*GEN, "--seed", "-1", "--out", "{case}/g.png"), ("--seed", ">= 0")),
-    Case("evaluate_non_mini_model", ("evaluate", "--model", "{sd}", "--concept", "star", "--out", "{out}"),
-         ("{sd}", "mini model only")),
+    Case("evaluate_sd_unknown_concept", ("evaluate", "--model", "{sd}", "--concept", "star", "--out", "{out}"),
+         ("--concept 'star'", "Stable Diffusion evaluation knows")),
+    Case("evaluate_sd_objects_without_classifier", ("evaluate", "--model", "{sd}", "--concept", "church",
+                                                    "--out", "{out}"), ("--classifier", "is needed")),
+    Case("evaluate_sd_artists_without_clip", ("evaluate", "--model", "{sd}", "--concept", "Monet", "--out", "{out}"),
+         ("--clip", "is needed")),
+    Case("evaluate_sd_i2p_without_prompts", ("evaluate", "--model", "{sd}", "--concept", "nudity", "--nudity-sets",
+                                             "ring-a-bell,i2p", "--out", "{out}"),
+         ("--nudity-sets i2p", "no prompts given")),
+    Case("evaluate_sd_mma_prompt_file_missing", ("evaluate", "--model", "{sd}", "--concept", "nudity",
+                                                 "--nudity-sets", "mma", "--prompts-file", "mma={case}/none.csv",
+                                                 "--out", "{out}"), ("{case}/none.csv", "no such prompt file")),
+    Case("evaluate_sd_classifier_wrong_architecture", ("evaluate", "--model", "{sd}", "--concept", "church",
+                                                       "--classifier", "{case}/resnet18.safetensors", "--out", "{out}",
+                                                       "-n", "1", "--steps", "1"),
+         ("{case}/resnet18.safetensors", "not a torchvision ResNet-50"), setup=_resnet18_file),
+    Case("evaluate_sd_clip_wrong_architecture", ("evaluate", "--model", "{sd}", "--concept", "Monet", "--clip",
+                                                 "{case}/bert", "--out", "{out}", "-n", "1", "--steps", "1"),
+         ("{case}/bert/config.json", "not a CLIP model"), setup=_write("bert/config.json", '{"model_type": "bert"}')),
     Case("evaluate_unknown_concept", ("evaluate", "--concept", "dragon", "--out", "{out}"),
          ("'dragon'", "unknown concept")),
     Case("experiment_unknown_name", ("experiment", "rq9"), ("'rq9'", "rq1, rq2, rq3, rq4")),

@@ -1,5 +1,6 @@
 """Every diffusers text-to-image family the method applies to, end to end on a tiny random pipeline built from
-configs: prune -> revive -> obfuscate -> generate through the command line, one named test per family; the
+configs: prune -> revive -> obfuscate -> evaluate (the artists' protocol with a tiny random CLIP: CLIP score and
+the pairwise score against the original weights) through the command line, one named test per family; the
 same loop through the Python API on CUDA where there is a GPU; dtypes; the families' one-line refusals."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from revival.cli import main
-from revival.testing import TINY_FAMILIES
+from revival.testing import TINY_FAMILIES, tiny_clip_folder
 
 FAST = ("--steps", "4", "--timesteps", "2", "--skill-ratio", "0.1", "--batch-size", "12")
 SIZE = ("--height", "16", "--width", "16")  # Flux's pipeline default is 1024 px whatever the config
@@ -52,12 +53,14 @@ def loop(family: str, model, tmp_path, capsys, denoiser: str) -> dict:
     revived = json.loads((rev / "result.json").read_text())
     assert revived["sign_recovery"]["overall"] is not None
     run_ok(capsys, "obfuscate", "--unet", unl, "--masks", unl / "masks.safetensors", "--out", dfd, "--device", "cpu")
+    clip = tiny_clip_folder(tmp_path / "clip")
     for stage in (rev, dfd):
-        out = tmp_path / f"{stage.name}.png"
-        run_ok(capsys, "generate", "--model", model, "--unet", stage / denoiser, "--prompt", "a church", "-n", "2",
-               "--steps", "2", "--out", out, "--device", "cpu", *size)
-        record = json.loads(out.with_suffix(".json").read_text())
+        out = tmp_path / f"eval-{stage.name}"
+        run_ok(capsys, "evaluate", "--model", model, "--unet", stage / denoiser, "--concept", "Monet", "--clip", clip,
+               "-n", "1", "--steps", "2", "--out", out, "--device", "cpu", *size)
+        record = json.loads((out / "result.json").read_text())
         assert record["config"]["sampling"]["family"] == family
+        assert record["clip_score"]["target"]["n"] == 1 and record["pairwise"]["n"] == 1
     return pruned
 
 

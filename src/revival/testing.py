@@ -74,8 +74,21 @@ def tiny_clip_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_LENGTH)
 
 
-def tiny_sd_pipeline(path: str | Path, seed: int = 0) -> Path:
-    """Build a tiny random-weight StableDiffusionPipeline, `save_pretrained` it to `path`, return `path`."""
+def tiny_safety_checker():
+    """A tiny random StableDiffusionSafetyChecker and its feature extractor (32 px CLIP vision tower)."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    small = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+    cfg = CLIPConfig(text_config=dict(vocab_size=100, bos_token_id=0, eos_token_id=1, pad_token_id=1, **small),
+                     vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)
+    return StableDiffusionSafetyChecker(cfg), CLIPImageProcessor(size={"shortest_edge": 32},
+                                                                 crop_size={"height": 32, "width": 32})
+
+
+def tiny_sd_pipeline(path: str | Path, seed: int = 0, safety_checker: bool = False) -> Path:
+    """Build a tiny random-weight StableDiffusionPipeline, `save_pretrained` it to `path`, return `path`
+    (with a tiny random safety checker, as SD1.x folders ship one, when `safety_checker`)."""
     path = Path(path)
     torch.manual_seed(seed)
     tokenizer = tiny_clip_tokenizer()
@@ -85,15 +98,16 @@ def tiny_sd_pipeline(path: str | Path, seed: int = 0) -> Path:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     ))
+    checker, extractor = tiny_safety_checker() if safety_checker else (None, None)
     pipe = StableDiffusionPipeline(
         vae=AutoencoderKL(**VAE_CONFIG),
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**UNET_CONFIG),
         scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+        safety_checker=checker,
+        feature_extractor=extractor,
+        requires_safety_checker=safety_checker,
     )
     pipe.save_pretrained(path)
     # The classic slow-tokenizer files too, as in real SD folders (older transformers read only these).
@@ -233,3 +247,43 @@ def tiny_flux_pipeline(path: str | Path, seed: int = 0) -> Path:
 
 TINY_FAMILIES = {"sd1": tiny_sd_pipeline, "sd2": tiny_sd2_pipeline, "sdxl": tiny_sdxl_pipeline,
                  "sd3": tiny_sd3_pipeline, "flux": tiny_flux_pipeline}
+
+
+# ---------------------------------------------------------------- tiny random evaluators
+def tiny_clip_folder(path: str | Path, seed: int = 0) -> Path:
+    """A tiny random CLIPModel + CLIPProcessor saved like a downloaded checkpoint (32 px images, ViT patch 8)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = tiny_clip_tokenizer()
+    proc = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32},
+                                                            crop_size={"height": 32, "width": 32}), tokenizer=tok)
+    small = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+    cfg = CLIPConfig(text_config=dict(vocab_size=len(tok), max_position_embeddings=MAX_LENGTH,
+                                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                      pad_token_id=tok.pad_token_id, **small),
+                     vision_config=dict(image_size=32, patch_size=8, **small), projection_dim=16)
+    torch.manual_seed(seed)
+    CLIPModel(cfg).save_pretrained(path)
+    proc.save_pretrained(path)
+    (path / "vocab.json").write_text(json.dumps(tok.get_vocab(), ensure_ascii=False))
+    (path / "merges.txt").write_text("#version: 0.2\n")
+    return path
+
+
+def tiny_resnet50_file(path: str | Path, favour: str | None = None, seed: int = 0) -> Path:
+    """Random ResNet-50 weights (torchvision layout) as fp16 safetensors; with `favour` (an Imagenette class) the
+    classifier calls every image that class, so accuracies are known."""
+    from safetensors.torch import save_file
+
+    from revival.evaluate.sd_evaluators import IMAGENETTE_CLASSES, ResNet50
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    state = ResNet50().state_dict()
+    if favour is not None:
+        state["fc.weight"] = torch.zeros_like(state["fc.weight"])
+        state["fc.bias"] = torch.nn.functional.one_hot(torch.tensor(IMAGENETTE_CLASSES[favour]), 1000).float()
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(path))
+    return path
