@@ -26,13 +26,14 @@ from torch import Tensor
 from revival.attack import DEFAULT_METHOD, revive
 from revival.checkpoints import atomic_write_json, select_layers
 from revival.defend.study import attack_trial, defend, informed_locator_params
+from revival.errors import RevivalError
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
 from revival.evaluate.mini_eval import FAMILIES, evaluate_family
 from revival.families import denoiser
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
-from revival.unlearn import concept_prune
+from revival.unlearn import concept_prune, world_of
 
 
 @dataclass
@@ -86,8 +87,11 @@ class Study:
     """The steps of the story on one pipeline; every stage is made once and cached under `root`."""
 
     def __init__(self, pipe, root: str | Path, settings: StudySettings | None = None,
-                 log: Callable[[str], None] = lambda s: None):
+                 log: Callable[[str], None] = lambda s: None, evaluators=None):
+        """`evaluators` (`revival.evaluate.sd_eval.Evaluators`) measure a Stable Diffusion-family pipeline's images
+        with the paper's protocol; the mini model's own evaluator needs none."""
         self.pipe = pipe
+        self.evaluators = evaluators
         self.root = Path(root)
         self.s = settings or StudySettings()
         self.log = log
@@ -188,6 +192,8 @@ class Study:
             return rec
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"evaluate {stage.key} ({family})")
+        if world_of(self.pipe) != "mini":
+            return self._evaluate_sd(stage, family, path, npz)
         self._load(stage.state(self.original_state))
         autocast = resolve_autocast(self.s.precision, self.pipe.device)
         try:
@@ -202,6 +208,61 @@ class Study:
                "seeds": ev.seeds, "autocast": str(autocast).replace("torch.", "") if autocast else "fp32"}
         atomic_write_json(rec, path)
         rec["images"] = ev.images
+        return rec
+
+    def _evaluate_sd(self, stage: Stage, family: str, path: Path, npz: Path) -> dict:
+        """The paper's protocol (`revival.evaluate.sd_eval`) on a Stable Diffusion-family pipeline, as shares.
+
+        object: top-1 accuracy per Imagenette class; style: per artist, the share of prompts whose image is at
+        least as similar to its prompt (CLIP) as the original model's image (1 - the released code's pairwise
+        score; 1 for the original itself). `n_eval` prompts per class or artist, the study's sampling settings.
+        """
+        from revival.evaluate.paper_prompts import ARTISTS
+        from revival.evaluate.sd_eval import evaluate_sd, rate
+        from revival.families import sampling
+
+        if family not in ("object", "style"):
+            raise RevivalError(f"family {family!r}: studies on Stable Diffusion measure objects (ResNet-50) and "
+                               "artist styles (CLIP); evaluate nudity with `revival evaluate --concept nudity`")
+        need = "classifier" if family == "object" else "clip"
+        if self.evaluators is None or getattr(self.evaluators, need) is None:
+            raise RevivalError(f"a Stable Diffusion study of {family}s needs the {need} evaluator "
+                               f"({'--classifier' if need == 'classifier' else '--clip'})")
+        plan = sampling(self.pipe, self.s.eval_steps, self.s.guidance, self.s.batch_size)
+        concept = "church" if family == "object" else ARTISTS[0]
+        self._load(stage.state(self.original_state))
+        try:
+            if family == "object":
+                figures, images = evaluate_sd(self.pipe, concept, "object", self.evaluators, plan, n=self.s.n_eval)
+                shares = figures["accuracy"]["per_class"]
+                labels = list(shares)
+                where = figures["detail"]["labels"]
+                imgs = {c: images["imagenette"][[i for i, lab in enumerate(where) if lab == c][:8]] for c in labels}
+                extra = {}
+            else:
+                figures, images = evaluate_sd(self.pipe, concept, "style", self.evaluators, plan, n=self.s.n_eval)
+                scores = figures["detail"]["scores"]
+                orig = None if stage.key == self.original.key else self.evaluate(self.original, family)["scores"]
+                shares, imgs = {}, {}
+                for a in ARTISTS:
+                    mine = scores[a]
+                    kept = len(mine) if orig is None else sum(x >= y for x, y in zip(mine, orig[a], strict=True))
+                    shares[a] = {**rate(kept, len(mine)), "accuracy": kept / len(mine) if mine else None}
+                    where = figures["detail"]["labels"]
+                    imgs[a] = images["artists"][[i for i, lab in enumerate(where) if lab == a][:8]]
+                extra = {"scores": scores, "clip_score": figures["clip_score"]["per_artist"],
+                         "measure": "share of the artist's prompts whose image is at least as similar to the prompt "
+                         "(CLIP) as the original model's image"}
+        finally:
+            self._load(self.original_state)
+        tmp = npz.with_name(npz.stem + ".tmp.npz")
+        np.savez_compressed(tmp, **imgs)
+        tmp.replace(npz)
+        rec = {"family": family, "stage": stage.key, "per_concept": shares,
+               "prompts": figures["detail"]["prompts_by_label"], "seeds": figures["detail"]["seeds_by_label"],
+               "sampling": plan.record(), **extra}
+        atomic_write_json(rec, path)
+        rec["images"] = imgs
         return rec
 
     def accuracy(self, stage: Stage, concept: str, family: str) -> dict:

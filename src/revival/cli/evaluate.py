@@ -236,7 +236,7 @@ def _evaluate_sd(args: argparse.Namespace, out: Path, tmp: Path, model_path: Pat
     result = base_result(command_line(), config, {"model": model_path, "unet": args.unet,
                                                   "classifier": args.classifier, "nudenet_model": args.nudenet_model,
                                                   **{f"prompts_{k}": v for k, v in dict(args.prompts_file).items()}})
-    result.update({k: v for k, v in figures.items() if k not in ("protocol", "concept")})
+    result.update({k: v for k, v in figures.items() if k not in ("protocol", "concept", "detail")})
     result["intervals"] = {"method": "95%: Wilson for shares of images, Student's t for mean CLIP scores"}
     result["outputs"] = outputs
     result["timings_s"] = {"load": round(t1 - t0, 2), "generate_and_score": round(t2 - t1, 2)}

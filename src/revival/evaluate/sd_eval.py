@@ -160,12 +160,23 @@ def style_figures(scores: np.ndarray, labels: tuple[str, ...], concept: str,
     return out
 
 
+def _detail(ps: PromptSet) -> dict:
+    """Labels, prompts and seeds of a generation, for callers that cache per-label figures (not for result.json)."""
+    labels = list(dict.fromkeys(ps.labels))
+
+    def by_label(col: tuple) -> dict:
+        return {a: [x for x, lab in zip(col, ps.labels, strict=True) if lab == a] for a in labels}
+
+    return {"labels": list(ps.labels), "prompts_by_label": by_label(ps.prompts), "seeds_by_label": by_label(ps.seeds)}
+
+
 def evaluate_sd(pipe, concept: str, protocol: str, evaluators: Evaluators, plan: Sampling, *, n: int | None = None,
                 seed: int = 0, nudity: dict[str, PromptSet] | None = None, fidelity: int = 0,
                 original: dict[str, torch.Tensor] | None = None, progress: bool = False,
                 log: Callable[[str], None] = lambda s: None) -> tuple[dict, dict[str, np.ndarray]]:
     """(figures, images per prompt set, plus `target`: the target's images) of one model stage under the paper's
-    protocol for `protocol`.
+    protocol for `protocol`. `figures["detail"]` (objects and artists) holds the labels, prompts, seeds and
+    per-prompt scores behind the figures.
 
     `n`: prompts per class / artist / nudity set (default all, as the paper); `original`: the original
     denoiser weights, for the artists' pairwise score (loaded for that generation only, then put back).
@@ -178,6 +189,7 @@ def evaluate_sd(pipe, concept: str, protocol: str, evaluators: Evaluators, plan:
         log(f"objects: {len(ps)} images")
         images["imagenette"] = _render(pipe, ps, plan, progress)
         figures["accuracy"] = object_figures(evaluators.classifier.predict(images["imagenette"]), ps.labels, concept)
+        figures["detail"] = _detail(ps)
         images["target"] = images["imagenette"][np.array(ps.labels) == concept]
         figures["prompts"] = {"set": "imagenette", "n": len(ps), "per_class": n or 500}
     elif protocol == "style":
@@ -206,6 +218,8 @@ def evaluate_sd(pipe, concept: str, protocol: str, evaluators: Evaluators, plan:
             original_scores = np.zeros_like(scores)
             original_scores[np.array(ps.labels) == concept] = evaluators.clip.score(orig_images, target.prompts)
         figures.update(style_figures(scores, ps.labels, concept, original_scores))
+        figures["detail"] = {**_detail(ps), "scores": {a: [float(x) for x, lab in zip(scores, ps.labels, strict=True)
+                                                           if lab == a] for a in dict.fromkeys(ps.labels)}}
         figures["prompts"] = {"set": "artists", "n": len(ps), "per_artist": n or 50}
     elif protocol == "attribute":
         figures["nudity"] = {}

@@ -1,0 +1,54 @@
+"""`revival experiment` on Stable Diffusion pipelines: rq1 (objects, ResNet-50) and rq2 (artists, CLIP) end to end on
+tiny random pipelines with tiny random evaluators; the stages, figures and report as on the mini model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from revival.cli import main
+from revival.testing import tiny_clip_folder, tiny_resnet50_file, tiny_sd_pipeline, tiny_sdxl_pipeline
+
+FAST = ("--n-eval", "1", "--eval-steps", "2", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sdexp")
+    return {"sd": tiny_sd_pipeline(root / "sd"), "sdxl": tiny_sdxl_pipeline(root / "sdxl"),
+            "clip": tiny_clip_folder(root / "clip"),
+            "resnet": tiny_resnet50_file(root / "resnet.safetensors", favour="church")}
+
+
+def test_rq1_on_sd_objects(files, tmp_path, capsys):
+    out = tmp_path / "rq1"
+    code = main(["experiment", "rq1", "--model", str(files["sd"]), "--concepts", "Church", "--classifier",
+                 str(files["resnet"]), "--out", str(out), *FAST])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "result.json").read_text())
+    row = r["figures"]["concepts"]["church"]
+    assert row["original"]["target"]["accuracy"] == 1.0 and row["original"]["preserved"]["n"] == 12
+    assert row["sign_recovery"]["overall"] is not None and row["family"] == "object"
+    assert r["config"]["study"]["guidance"] == 7.5 and r["config"]["study"]["eval_steps"] == 2
+    assert (out / "report.html").is_file()
+
+
+def test_rq2_on_sdxl_artists(files, tmp_path, capsys):
+    out = tmp_path / "rq2"
+    code = main(["experiment", "rq2", "--model", str(files["sdxl"]), "--concepts", "monet", "--family", "style",
+                 "--clip", str(files["clip"]), "--out", str(out), *FAST])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "result.json").read_text())
+    assert r["config"]["concepts"] == ["Monet"] and r["config"]["study"]["guidance"] == 5.0
+    evals = sorted((out / "stages" / "evals").glob("*.style.json"))
+    original = json.loads(next(p for p in evals if p.name.startswith("original")).read_text())
+    assert original["per_concept"]["Monet"]["accuracy"] == 1.0  # the original is as similar as itself
+
+
+def test_rq1_on_sd_needs_its_evaluator(files, tmp_path, capsys):
+    code = main(["experiment", "rq1", "--model", str(files["sd"]), "--concepts", "church", "--out",
+                 str(tmp_path / "x"), *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--classifier is needed" in err[0]
+    assert not (tmp_path / "x").exists()
