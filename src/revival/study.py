@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -255,7 +256,7 @@ class Study:
                          "(CLIP) as the original model's image"}
         finally:
             self._load(self.original_state)
-        tmp = npz.with_name(npz.stem + ".tmp.npz")
+        tmp = npz.with_name(f"{npz.stem}.{os.getpid()}.tmp.npz")  # one per process under accelerate launch
         np.savez_compressed(tmp, **imgs)
         tmp.replace(npz)
         rec = {"family": family, "stage": stage.key, "per_concept": shares,

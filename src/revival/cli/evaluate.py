@@ -175,7 +175,9 @@ def _load_evaluators(args: argparse.Namespace, protocol: str, device: str):
     from revival.checkpoints import sha256_file
     from revival.evaluate.sd_eval import Evaluators, nudenet_record
     from revival.evaluate.sd_evaluators import SD_EVALUATORS
+    from revival.models import quiet_libraries
 
+    quiet_libraries()
     ev = Evaluators()
     if protocol == "object":
         ev.classifier = SD_EVALUATORS.get("resnet50")(args.classifier, device=device, allow_pickle=args.allow_pickle)

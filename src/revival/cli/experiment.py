@@ -95,7 +95,9 @@ def _sd_evaluators(args: argparse.Namespace, family: str, device: str):
     """The Stable Diffusion evaluator a study of `family` needs; one line when it is not given or not loadable."""
     from revival.evaluate.sd_eval import Evaluators
     from revival.evaluate.sd_evaluators import SD_EVALUATORS
+    from revival.models import quiet_libraries
 
+    quiet_libraries()
     if family == "object":
         if not args.classifier:
             raise RevivalError("--classifier is needed to measure objects on Stable Diffusion: torchvision's "

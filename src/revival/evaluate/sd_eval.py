@@ -20,6 +20,7 @@ prints; the CLI (`revival evaluate`) loads the evaluators and writes result.json
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,12 @@ class Evaluators:
 
 
 def _render(pipe, ps: PromptSet, plan: Sampling, progress: bool) -> np.ndarray:
+    """The prompt set's images; split across the processes of `accelerate launch` when there are several."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from revival.evaluate.distributed import generate_distributed
+
+        return generate_distributed(pipe, ps.prompts, ps.seeds, plan.steps, plan.guidance, plan.batch_size,
+                                    progress, height=plan.height, width=plan.width)
     return generate(pipe, ps.prompts, ps.seeds, plan.steps, plan.guidance, plan.batch_size, progress=progress,
                     height=plan.height, width=plan.width)
 
