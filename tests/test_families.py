@@ -150,3 +150,11 @@ def test_cuda_smoke_whole_loop(tiny, tmp_path, dtype):
     denoiser(pipe).load_state_dict(revived.state(study.original_state))
     images = generate(pipe, ["a church"] * 2, [0, 1], num_inference_steps=2, guidance_scale=7.5)
     assert images.shape[0] == 2
+
+
+@pytest.mark.parametrize("command", ["prune", "revive", "obfuscate", "evaluate", "generate", "experiment",
+                                     "reproduce", "demo"])
+def test_every_command_help_renders(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "--device" in capsys.readouterr().out

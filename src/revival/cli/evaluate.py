@@ -22,7 +22,7 @@ GRID_SCALE = 4
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="how erased a concept is and how intact the rest (mini model or Stable "
-                       "Diffusion), with 95% intervals",
+                       "Diffusion), with 95%% intervals",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="mini model: generate N seeded images (image i: seed+i) of the concept's prompts "
                        "and of every other\nconcept of its family, classify them with the mini-world evaluator. "
