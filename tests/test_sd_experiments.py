@@ -52,3 +52,21 @@ def test_rq1_on_sd_needs_its_evaluator(files, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--classifier is needed" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_demo_on_sd_objects(files, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--model", str(files["sd"]), "--concepts", "church", "--classifier", str(files["resnet"]),
+                 "--quick", "--out", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "result.json").read_text())
+    assert r["concepts"]["church"]["family"] == "object" and "StableDiffusionPipeline" in r["title"]
+    assert r["concepts"]["church"]["stages"]["original"]["target"] == 1.0
+    assert (out / "report.html").is_file() and (out / "results.csv").is_file()
+
+
+def test_demo_on_sd_needs_its_evaluator(files, tmp_path, capsys):
+    code = main(["demo", "--model", str(files["sd"]), "--concepts", "Monet", "--out", str(tmp_path / "x"),
+                 "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--clip is needed" in err[0] and not (tmp_path / "x").exists()

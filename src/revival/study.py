@@ -77,11 +77,17 @@ def defense_tag(defense: str, scale: float, scope: str = "row", params: dict | N
 
 
 def family_of(concept: str) -> str:
-    """The mini-world family of an erasable concept word."""
+    """The family of an erasable concept word: the mini world's, else the paper's (an Imagenette class: object,
+    an artist: style, nudity: attribute)."""
     for name in FAMILIES.names():
         if concept in FAMILIES.get(name).targets:
             return name
-    raise KeyError(concept)
+    from revival.evaluate.sd_eval import protocol_of
+
+    try:
+        return protocol_of(concept)[1]
+    except RevivalError:
+        raise KeyError(concept) from None
 
 
 class Study:
