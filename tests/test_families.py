@@ -158,3 +158,32 @@ def test_every_command_help_renders(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0 and "--device" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("family", ["sd1", "flux"])
+def test_study_loop_keeps_the_weights_dtype_and_device(tiny, tmp_path, family):
+    """unlearn -> revive -> defend -> adaptive attack through the Python API on bf16 weights: every stage keeps the
+    weights' dtype and device (the same code path the CUDA smoke test runs on a GPU)."""
+    from revival.families import denoiser
+    from revival.models import load_pipeline
+    from revival.study import Study, StudySettings
+
+    pipe = load_pipeline(tiny(family), dtype="bf16", device="cpu")
+    settings = StudySettings(skill_ratio=0.1, timesteps=2, budget_factors=(1.0,))
+    study = Study(pipe, tmp_path / "stages", settings)
+    if family == "flux":  # Flux's pipeline samples at 1024 px unless told: prune through the API at 16 px
+        from revival.unlearn import concept_prune
+
+        res = concept_prune(pipe, "church", "object", skill_ratio=0.1, timesteps=2, num_inference_steps=4,
+                            apply=False, height=16, width=16)
+        assert sum(int(m.sum()) for m in res.masks.values()) > 0
+        return
+    unlearned = study.unlearn("church", "object")
+    revived = study.revive(unlearned, unlearned)
+    defended = study.defend(unlearned, "gaussian", 1.0)
+    attacked = study.attack(defended, unlearned, "global_bottom", study.budgets(unlearned)[0])
+    for stage in (unlearned, revived, defended, attacked):
+        state = stage.state(study.original_state)
+        assert all(state[n].dtype == torch.bfloat16 and state[n].device.type == "cpu" for n in study.layers)
+    denoiser(pipe).load_state_dict(revived.state(study.original_state))
+    assert revived.info["sign_recovery"]["overall"] is not None

@@ -107,6 +107,8 @@ def revive(
     if reference is not None:
         _check_reference(reference, sel.names, state_dict)
     weights = {k: state_dict[k].float() for k in sel.names}
+    # MPS has no float64 and no SVD: there the completion alone runs on the CPU (its result comes back to the weights)
+    complete_device = "cpu" if device is not None and torch.device(device).type == "mps" else device
     t0 = time.perf_counter()
     located = locate(weights, locator, **(locator_params or {}))
     timings = {"locate": time.perf_counter() - t0, "complete": 0.0, "signs_magnitudes": 0.0}
@@ -126,7 +128,7 @@ def revive(
         params = dict(method_params)
         if COMPLETERS.meta(method).get("uses_side_info") and "side" not in params:
             params["side"] = side_info(state_dict, name)
-        completed = complete_fn(W, miss, device=device, **params).to(W.device, torch.float32)
+        completed = complete_fn(W, miss, device=complete_device, **params).to(W.device, torch.float32)
         t1 = time.perf_counter()
         retained = retain_top(completed, miss, top_ratio)
         gen = torch.Generator(device=W.device).manual_seed(_layer_seed(seed, name))
