@@ -14,7 +14,15 @@ from pathlib import Path
 from revival import budget, catalog, validate
 from revival.cli._common import WORD_LIMIT, add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
-from revival.modelfiles import FAMILY_SAMPLING, check_steps, folder_family, image_size, is_mini, resolve_model_path
+from revival.modelfiles import (
+    FAMILY_SAMPLING,
+    check_steps,
+    default_batch,
+    folder_family,
+    image_size,
+    is_mini,
+    resolve_model_path,
+)
 from revival.outputs import staged_folder
 
 GRID_SCALE = 4
@@ -162,6 +170,11 @@ def run_sd(args: argparse.Namespace, model_path: Path) -> int:
     if (protocol == "style" or args.fidelity) and not args.clip:
         raise RevivalError(f"--clip is needed to evaluate {'artists' if protocol == 'style' else '--fidelity'}: a "
                            "CLIP model folder or Hub id (the paper: openai/clip-vit-base-patch32)")
+    n = args.num_images
+    images = {"object": 13 * min(n or 500, 500), "style": 5 * min(n or 50, 50) + (min(n or 50, 50) if args.unet else 0),
+              "attribute": sum(min(len(s), n or len(s)) for s in sets.values())}[protocol] + args.fidelity
+    budget.check_images(images, default_batch(model_path, args.batch_size),
+                        image_size(model_path, args.height, args.width), n_value=n or images)
     out = Path(args.out)
     with staged_folder(out, overwrite=args.overwrite,
                        inputs=[model_path, args.unet, args.classifier, args.nudenet_model, *files.values()]) as tmp:
