@@ -27,7 +27,7 @@ def holdout_sign_score(weights: dict[str, Tensor], located: dict[str, Tensor], m
         W = W.float()
         g = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63))
         loc = located[name].to(W.device)
-        hidden = (~loc) & (W != 0) & (torch.rand(W.shape, generator=g).to(W.device) < share)
+        hidden = (~loc) & (W != 0) & (torch.rand(W.shape, generator=g, device="cpu").to(W.device) < share)
         if not hidden.any():
             continue
         Z = complete(W.masked_fill(loc | hidden, 0), loc | hidden).float()
