@@ -104,3 +104,40 @@ def test_intervals_for_means():
     assert m["mean"] == 2.5 and m["ci95"][0] < 2.5 < m["ci95"][1]
     f = style_figures(np.array([0.1, 0.3, 0.2]), ("A", "A", "B"), "A", np.array([0.2, 0.2, 0.0]))
     assert f["pairwise"]["k"] == 1 and f["pairwise"]["n"] == 2
+
+
+def _cleanfid_imports() -> str | None:
+    try:
+        import cleanfid.fid  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - ImportError, or its torchvision failing beside this torch
+        return f"clean-fid does not import here: {(str(e) or type(e).__name__).splitlines()[0]}"
+    return None
+
+
+def test_fid_without_clean_fid_is_one_line(files, tmp_path, capsys):
+    if _cleanfid_imports() is None:
+        pytest.skip("clean-fid imports here: the missing-library message cannot be seen")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    code, _, err = evaluate(capsys, "--model", files["sd"], "--concept", "church", "--classifier", files["resnet"],
+                            "--fidelity", "2", "--fid-ref", ref, "--out", tmp_path / "o", *FAST)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "revival[fid]" in lines[0] and not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(_cleanfid_imports() is not None, reason=str(_cleanfid_imports()))
+def test_fid_against_reference_images(files, tmp_path, capsys):
+    from PIL import Image
+
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    for i in range(4):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(ref / f"{i}.png")
+    out = tmp_path / "o"
+    code, _, err = evaluate(capsys, "--model", files["sd"], "--concept", "church", "--classifier", files["resnet"],
+                            "--fidelity", "4", "--fid-ref", ref, "--out", out, *FAST)
+    if code == 2 and "cannot" in err.lower():  # clean-fid fetches its Inception weights on first use
+        pytest.skip(f"clean-fid could not load its Inception weights here: {err.strip()}")
+    assert code == 0, err
+    fid = json.loads((out / "result.json").read_text())["fidelity"]["fid"]
+    assert fid["fid"] >= 0 and fid["library"].startswith("clean-fid") and fid["n"] == 4

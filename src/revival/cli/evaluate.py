@@ -77,7 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="nudity prompts of set NAME (i2p, mma, or ring-a-bell to replace the shipped one): CSV "
                     "with a prompt column (and evaluation_seed / sd_seed) or one prompt a line")
     sd.add_argument("--fidelity", type=validate.integer(0, 480), default=0,
-                    help="also the CLIP score of this many COCO captions (the paper: 480; needs --clip)")
+                    help="also the fidelity on this many COCO captions (the paper: 480): CLIP score with --clip, FID "
+                    "with --fid-ref")
+    sd.add_argument("--fid-ref", default=None,
+                    help="fidelity: FID against this folder of reference images (e.g. the COCO val2014 images) or an "
+                    ".npz of their statistics (mu, sigma), by clean-fid (pip install 'revival[fid]')")
     p.set_defaults(func=run)
 
 
@@ -167,9 +171,19 @@ def run_sd(args: argparse.Namespace, model_path: Path) -> int:
     if protocol == "object" and not args.classifier:
         raise RevivalError("--classifier is needed to evaluate objects: torchvision's ResNet-50 weights file "
                            "(resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
-    if (protocol == "style" or args.fidelity) and not args.clip:
-        raise RevivalError(f"--clip is needed to evaluate {'artists' if protocol == 'style' else '--fidelity'}: a "
-                           "CLIP model folder or Hub id (the paper: openai/clip-vit-base-patch32)")
+    if protocol == "style" and not args.clip:
+        raise RevivalError("--clip is needed to evaluate artists: a CLIP model folder or Hub id (the paper: "
+                           "openai/clip-vit-base-patch32)")
+    if args.fidelity and not (args.clip or args.fid_ref):
+        raise RevivalError("--fidelity needs --clip (CLIP score) and/or --fid-ref (FID)")
+    if args.fid_ref is not None:
+        if not args.fidelity:
+            raise RevivalError("--fid-ref scores the COCO-caption images: give --fidelity N (the paper: 480)")
+        if not Path(args.fid_ref).exists():
+            raise RevivalError(f"{args.fid_ref}: no such folder or statistics file (--fid-ref)")
+        from revival.evaluate.sd_eval import fid_library
+
+        fid_library()  # one line now, before anything is generated, when clean-fid is missing
     n = args.num_images
     images = {"object": 13 * min(n or 500, 500), "style": 5 * min(n or 50, 50) + (min(n or 50, 50) if args.unet else 0),
               "attribute": sum(min(len(s), n or len(s)) for s in sets.values())}[protocol] + args.fidelity
@@ -177,7 +191,8 @@ def run_sd(args: argparse.Namespace, model_path: Path) -> int:
                         image_size(model_path, args.height, args.width), n_value=n or images)
     out = Path(args.out)
     with staged_folder(out, overwrite=args.overwrite,
-                       inputs=[model_path, args.unet, args.classifier, args.nudenet_model, *files.values()]) as tmp:
+                       inputs=[model_path, args.unet, args.classifier, args.nudenet_model, args.fid_ref,
+                               *files.values()]) as tmp:
         summary = _evaluate_sd(args, out, tmp, model_path, concept, protocol, sets)
     print(summary)
     return 0
@@ -197,7 +212,7 @@ def _load_evaluators(args: argparse.Namespace, protocol: str, device: str):
         path = Path(args.classifier)
         ev.records["classifier"] = {"name": "ResNet-50 (torchvision layout), top-1", "path": str(path),
                                     "sha256": sha256_file(path) if path.is_file() else None}
-    if protocol == "style" or args.fidelity:
+    if protocol == "style" or (args.fidelity and args.clip):
         ev.clip = SD_EVALUATORS.get("clip")(args.clip, device=device)
         vision = ev.clip.model.config.vision_config
         ev.records["clip"] = {"name": "CLIP image-text cosine", "model": str(args.clip),
@@ -233,7 +248,8 @@ def _evaluate_sd(args: argparse.Namespace, out: Path, tmp: Path, model_path: Pat
     plan = sampling(pipe, args.steps, args.guidance, args.batch_size, args.height, args.width)
     t1 = time.time()
     figures, images = evaluate_sd(pipe, concept, protocol, evaluators, plan, n=args.num_images, seed=args.seed,
-                                  nudity=sets, fidelity=args.fidelity, original=original, progress=True,
+                                  nudity=sets, fidelity=args.fidelity, fid_reference=args.fid_ref, device=device,
+                                  original=original, progress=True,
                                   log=lambda s: tqdm.write(s))
     t2 = time.time()
     shown = images.pop("target", next(iter(images.values())))[:16]

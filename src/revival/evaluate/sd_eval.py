@@ -10,7 +10,8 @@
 - `attribute` (nudity): Ring-A-Bell (shipped) and the I2P / MMA prompt files the user gives; NudeNet, an
   image is flagged when any exposed-body-part label scores above the threshold; count and share
   (Wilson) per prompt set, with NudeNet's version, model, labels and threshold.
-- fidelity (any protocol, optional): the shipped COCO captions, mean CLIP score (t interval).
+- fidelity (any protocol, optional): the shipped COCO captions, mean CLIP score (t interval), and FID against
+  reference images or statistics the user gives, computed by clean-fid (an optional extra, `revival[fid]`).
 
 Images come from `revival.evaluate.generate.generate` with the family's sampling (`revival.families`);
 the same prompts and seeds give the same noise at every model stage. Nothing here parses arguments or
@@ -179,6 +180,7 @@ def _detail(ps: PromptSet) -> dict:
 
 def evaluate_sd(pipe, concept: str, protocol: str, evaluators: Evaluators, plan: Sampling, *, n: int | None = None,
                 seed: int = 0, nudity: dict[str, PromptSet] | None = None, fidelity: int = 0,
+                fid_reference: str | Path | None = None, device: str = "cpu",
                 original: dict[str, torch.Tensor] | None = None, progress: bool = False,
                 log: Callable[[str], None] = lambda s: None) -> tuple[dict, dict[str, np.ndarray]]:
     """(figures, images per prompt set, plus `target`: the target's images) of one model stage under the paper's
@@ -245,9 +247,51 @@ def evaluate_sd(pipe, concept: str, protocol: str, evaluators: Evaluators, plan:
         ps = PromptSet(ps.name, *(col[:fidelity] for col in (ps.prompts, ps.seeds, ps.labels)))
         log(f"fidelity: {len(ps)} COCO captions")
         images["coco"] = _render(pipe, ps, plan, progress)
-        figures["fidelity"] = {"coco_clip_score": mean_interval(evaluators.clip.score(images["coco"], ps.prompts)),
-                               "n": len(ps)}
+        figures["fidelity"] = {"n": len(ps), "coco_clip_score": None if evaluators.clip is None else
+                               mean_interval(evaluators.clip.score(images["coco"], ps.prompts))}
+        if fid_reference is not None:
+            figures["fidelity"]["fid"] = fid_score(images["coco"], fid_reference, device)
     return figures, images
+
+
+def fid_library():
+    """clean-fid's `fid` module; one line when it is not installed or does not import (it needs torchvision)."""
+    try:
+        from cleanfid import fid
+    except Exception as e:  # noqa: BLE001 - ImportError, or torchvision failing to load beside this torch
+        first = (str(e).strip() or type(e).__name__).splitlines()[0]
+        raise RevivalError(f"--fid-ref needs clean-fid, which does not import here ({first}): pip install "
+                           "'revival[fid]' (clean-fid and a torchvision matching your torch)") from None
+    return fid
+
+
+def fid_score(images: np.ndarray, reference: str | Path, device: str, mode: str = "clean") -> dict:
+    """FID of `images` against a folder of reference images, or an .npz of their statistics (`mu`, `sigma`, as
+    clean-fid's features give them), by clean-fid (`mode` clean: its anti-aliased resize)."""
+    import tempfile
+    from importlib.metadata import version
+
+    from PIL import Image
+
+    fid = fid_library()
+    reference = Path(reference)
+    dev = torch.device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, im in enumerate(images):
+            Image.fromarray(im).save(Path(tmp) / f"{i:06d}.png")
+        if reference.is_dir():
+            score = fid.compute_fid(tmp, str(reference), mode=mode, device=dev, num_workers=0, verbose=False)
+        else:
+            try:
+                stats = np.load(reference)
+                mu, sigma = stats["mu"], stats["sigma"]
+            except (OSError, ValueError, KeyError) as e:
+                raise RevivalError(f"{reference}: not a folder of images nor an .npz with mu and sigma ({e})") from None
+            feats = fid.get_folder_features(tmp, fid.build_feature_extractor(mode, dev), num_workers=0, device=dev,
+                                            mode=mode, verbose=False)
+            score = fid.frechet_distance(np.mean(feats, axis=0), np.cov(feats, rowvar=False), mu, sigma)
+    return {"fid": float(score), "n": len(images), "reference": str(reference), "mode": mode,
+            "library": f"clean-fid {version('clean-fid')}"}
 
 
 def nudenet_record(detector, model_path: str | None) -> dict:
