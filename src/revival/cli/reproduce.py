@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                            "run's model)")
     if args.resume and args.out:
         raise RevivalError("--resume DIR continues the run in DIR: give no --out with it")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (args.out or args.resume):
+        raise RevivalError("under `accelerate launch` give --out (or --resume): every process must write to one folder")
     from revival.experiments.config import read_run_file, write_run_file
     from revival.results import describe_input
 
@@ -154,6 +157,15 @@ def run(args: argparse.Namespace) -> int:
     settings = (read_run_file(out / RUN_FILE, "reproduce", model, ReproduceSettings) if args.resume
                 else _settings(args))
     device = validate.resolve_device(args.device)
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    main_process = True
+    if launched:  # under `accelerate launch`: one GPU per process, the plan and outputs from the main one
+        from revival.evaluate.distributed import process_state
+
+        state = process_state()
+        main_process = state.is_main_process
+        if args.device is None:
+            device = str(state.device)
     sets = nudity_sets(settings.nudity_sets, dict(args.prompts_file), settings.seed) \
         if "nudity" in settings.parts else {}
     evaluators = _evaluators(args, settings.parts, device)  # every input checked before anything is written
@@ -162,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(model_path, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle)
     seconds, batch = seconds_per_image(pipe, settings)
     the_plan = plan(settings, {k: len(v) for k, v in sets.items()})
-    print(plan_text(the_plan, seconds, batch, device), flush=True)
+    if main_process:
+        print(plan_text(the_plan, seconds, batch, device), flush=True)
     if args.plan_only:
         return 0
     return _run(args, pipe, settings, evaluators, sets, the_plan, model, model_path, out, t0,
@@ -180,7 +193,8 @@ def _run(args, pipe, settings, evaluators, sets, the_plan, model, model_path, ou
     from revival.report.html import render_report
     from revival.results import base_result, write_result
 
-    main_process = process_state().is_main_process
+    state = process_state()
+    main_process = state.is_main_process
     if out is None:
         out = Path(args.out) if args.out else Path("runs") / time.strftime("reproduce-%Y%m%d-%H%M%S")
         if main_process:
@@ -188,6 +202,8 @@ def _run(args, pipe, settings, evaluators, sets, the_plan, model, model_path, ou
             write_run(out / RUN_FILE, "reproduce", settings, model)
     elif main_process:
         claim_run_folder(out, resume=True)
+    if state.num_processes > 1:
+        state.wait_for_everyone()  # the folder is claimed before any process writes into it
     bars: list = []
 
     def progress(part: str):
