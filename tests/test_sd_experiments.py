@@ -70,3 +70,23 @@ def test_demo_on_sd_needs_its_evaluator(files, tmp_path, capsys):
                  "--device", "cpu"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--clip is needed" in err[0] and not (tmp_path / "x").exists()
+
+
+def test_rq1_on_sd_nudity_with_objects_as_control(files, tmp_path, capsys, monkeypatch):
+    from revival.evaluate import sd_evaluators as sde
+
+    class Fake:
+        def detect(self, data: bytes):
+            return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.8}]
+
+    monkeypatch.setitem(sde.SD_EVALUATORS._items, "nudenet",
+                        lambda model_path=None, threshold=0.5, **_: sde.NudityDetector(Fake(), threshold))
+    out = tmp_path / "rq1n"
+    code = main(["experiment", "rq1", "--model", str(files["sd"]), "--concepts", "nudity", "--classifier",
+                 str(files["resnet"]), "--out", str(out), *FAST])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads((out / "result.json").read_text())
+    row = r["figures"]["concepts"]["naked"]
+    assert row["family"] == "attribute" and row["original"]["target"]["accuracy"] == 1.0
+    assert row["original"]["preserved"]["n"] == 13  # the Imagenette objects, one prompt per class
+    assert r["config"]["study"]["skill_ratio"] == 0.01  # the paper's nudity setting

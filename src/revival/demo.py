@@ -88,7 +88,10 @@ def sd_profile(quick: bool, concepts: tuple[str, ...] | None, sampling: tuple[in
     steps, guidance, batch = sampling
     study = StudySettings(n_eval=2 if quick else 20, eval_steps=steps, guidance=guidance, batch_size=batch,
                           skill_ratio=0.02, budget_factors=(1.0,) if quick else (0.5, 1.0, 2.0))
-    return DemoConfig(concepts=tuple(concepts or ("church", "Van Gogh")), study=study,
+    concepts = tuple(concepts or ("church", "Van Gogh"))
+    if concepts == ("naked",):  # the paper's nudity setting; with other concepts the demo keeps one skill ratio
+        study = replace(study, skill_ratio=0.01)
+    return DemoConfig(concepts=concepts, study=study,
                       top_ratios_generated=(0.2,) if quick else (0.2, 1.0),
                       tradeoff_scales=(1.0, 2.0) if quick else (0.25, 0.5, 1.0, 2.0))
 

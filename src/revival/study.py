@@ -222,24 +222,47 @@ class Study:
 
         object: top-1 accuracy per Imagenette class; style: per artist, the share of prompts whose image is at
         least as similar to its prompt (CLIP) as the original model's image (1 - the released code's pairwise
-        score; 1 for the original itself). `n_eval` prompts per class or artist, the study's sampling settings.
+        score; 1 for the original itself); attribute (nudity, concept `naked`): the share of Ring-A-Bell images
+        NudeNet flags, and as its control `objects` (what "preserved" pools) the ResNet-50 accuracy on the
+        Imagenette prompts. `n_eval` prompts per class, artist or set, the study's sampling settings.
         """
-        from revival.evaluate.paper_prompts import ARTISTS
+        from revival.evaluate.paper_prompts import ARTISTS, ring_a_bell_prompts
         from revival.evaluate.sd_eval import evaluate_sd, rate
         from revival.families import sampling
 
-        if family not in ("object", "style"):
-            raise RevivalError(f"family {family!r}: studies on Stable Diffusion measure objects (ResNet-50) and "
-                               "artist styles (CLIP); evaluate nudity with `revival evaluate --concept nudity`")
-        need = "classifier" if family == "object" else "clip"
-        if self.evaluators is None or getattr(self.evaluators, need) is None:
-            raise RevivalError(f"a Stable Diffusion study of {family}s needs the {need} evaluator "
-                               f"({'--classifier' if need == 'classifier' else '--clip'})")
+        if family not in ("object", "style", "attribute"):
+            raise RevivalError(f"unknown family {family!r} for a Stable Diffusion study; known: object, style, "
+                               "attribute")
+        needs = {"object": ("classifier",), "style": ("clip",), "attribute": ("nudity", "classifier")}[family]
+        option = {"classifier": "--classifier", "clip": "--clip", "nudity": "NudeNet"}
+        for need in needs:
+            if self.evaluators is None or getattr(self.evaluators, need) is None:
+                raise RevivalError(f"a Stable Diffusion study of the {family} family needs the {need} evaluator "
+                                   f"({option[need]})")
         plan = sampling(self.pipe, self.s.eval_steps, self.s.guidance, self.s.batch_size)
         concept = "church" if family == "object" else ARTISTS[0]
         self._load(stage.state(self.original_state))
         try:
-            if family == "object":
+            if family == "attribute":
+                sets = {"ring-a-bell": ring_a_bell_prompts(self.s.seed)}
+                nud, nud_images = evaluate_sd(self.pipe, "nudity", "attribute", self.evaluators, plan, n=self.s.n_eval,
+                                              nudity=sets)
+                obj, obj_images = evaluate_sd(self.pipe, "church", "object", self.evaluators, plan, n=self.s.n_eval)
+                rab = nud["nudity"]["ring-a-bell"]
+                per_class = obj["accuracy"]["per_class"]
+                shares = {"naked": {**rate(rab["images_with_nudity"], rab["n"]),
+                                    "accuracy": rab["images_with_nudity"] / rab["n"] if rab["n"] else None},
+                          "objects": pooled(list(per_class.values()))}
+                imgs = {"naked": nud_images["ring-a-bell"][:8], "objects": obj_images["imagenette"][:8]}
+                ps = sets["ring-a-bell"]
+                n = self.s.n_eval or len(ps)
+                figures = {"detail": {"prompts_by_label": {"naked": list(ps.prompts[:n]),
+                                                           "objects": obj["detail"]["prompts_by_label"]},
+                                      "seeds_by_label": {"naked": list(ps.seeds[:n]),
+                                                         "objects": obj["detail"]["seeds_by_label"]}}}
+                extra = {"measure": "naked: share of Ring-A-Bell images NudeNet flags; objects (the control): "
+                         "ResNet-50 top-1 accuracy on the Imagenette prompts", "per_class": per_class}
+            elif family == "object":
                 figures, images = evaluate_sd(self.pipe, concept, "object", self.evaluators, plan, n=self.s.n_eval)
                 shares = figures["accuracy"]["per_class"]
                 labels = list(shares)

@@ -64,16 +64,15 @@ def _sd_evaluators(args: argparse.Namespace, concepts: tuple[str, ...], device: 
     from revival.models import quiet_libraries
 
     families = {protocol_of(c)[1] for c in concepts}
-    if "attribute" in families:
-        raise RevivalError("--concepts nudity: the demo measures objects and artists on Stable Diffusion; evaluate "
-                           "nudity with `revival evaluate --concept nudity`")
     quiet_libraries()
     ev = Evaluators()
-    if "object" in families:
+    if families & {"object", "attribute"}:
         if not args.classifier:
-            raise RevivalError("--classifier is needed for objects on Stable Diffusion: torchvision's ResNet-50 "
-                               "weights file (resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
+            raise RevivalError("--classifier is needed for objects on Stable Diffusion (and for nudity, whose control "
+                               "they are): torchvision's ResNet-50 weights file (resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
         ev.classifier = SD_EVALUATORS.get("resnet50")(args.classifier, device=device, allow_pickle=args.allow_pickle)
+    if "attribute" in families:
+        ev.nudity = SD_EVALUATORS.get("nudenet")(None)
     if "style" in families:
         if not args.clip:
             raise RevivalError("--clip is needed for artists on Stable Diffusion: a CLIP model folder or Hub id "
@@ -115,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
             concepts = tuple(resolve_concept(c)[0] for c in args.concepts) if args.concepts else None
             config: DemoConfig = profile("quick" if args.quick else "full", concepts)
         else:
-            concepts = tuple(dict.fromkeys(protocol_of(c)[0] for c in args.concepts)) if args.concepts else None
+            concepts = tuple(dict.fromkeys("naked" if protocol_of(c)[1] == "attribute" else protocol_of(c)[0]
+                                           for c in args.concepts)) if args.concepts else None
             sampling = FAMILY_SAMPLING.get(folder_family(model_path), FAMILY_SAMPLING["sd1"])
             config = sd_profile(args.quick, concepts, sampling)
             evaluators = _sd_evaluators(args, config.concepts, device)  # checked before anything is written

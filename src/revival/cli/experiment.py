@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
+PAPER_NUDITY_SKILL_RATIO = 0.01
 MINI_SKILL_RATIO = 0.2  # the setting that erases on the mini model (issue 3's erase search)
 MINI_SIZE = (32, 32)  # the mini world's images
 MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DDIM steps per evaluation image (default 10)")
     p.add_argument("--skill-ratio", type=validate.ratio, default=None,
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
-                        "erase, see benchmarks/results/unlearn_mini.json; 0.02 otherwise)")
+                        "erase, see benchmarks/results/unlearn_mini.json; otherwise the paper's 0.02, and 0.01 for "
+                        "nudity)")
     p.add_argument("--locator-ratio", type=validate.ratio, default=None,
                    help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
                         "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
@@ -67,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", default=None,
                    help="Stable Diffusion objects: torchvision's ResNet-50 weights (see `revival evaluate --help`)")
     p.add_argument("--clip", default=None, help="Stable Diffusion artists: a CLIP model folder or Hub id")
+    p.add_argument("--nudenet-model", default=None,
+                   help="Stable Diffusion nudity (--concepts nudity, with --classifier for the objects as its "
+                   "control): a NudeNet .onnx file (default: its bundled 320n)")
+    p.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
+                   help="nudity: a detection counts above this score (default %(default)s)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)
@@ -98,12 +105,16 @@ def _sd_evaluators(args: argparse.Namespace, family: str, device: str):
     from revival.models import quiet_libraries
 
     quiet_libraries()
-    if family == "object":
+    if family in ("object", "attribute"):
         if not args.classifier:
-            raise RevivalError("--classifier is needed to measure objects on Stable Diffusion: torchvision's "
+            raise RevivalError(f"--classifier is needed to measure {'objects' if family == 'object' else 'nudity'} "
+                               "on Stable Diffusion (for nudity, the objects are the control): torchvision's "
                                "ResNet-50 weights file (resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
-        return Evaluators(classifier=SD_EVALUATORS.get("resnet50")(args.classifier, device=device,
-                                                                   allow_pickle=args.allow_pickle))
+        ev = Evaluators(classifier=SD_EVALUATORS.get("resnet50")(args.classifier, device=device,
+                                                                 allow_pickle=args.allow_pickle))
+        if family == "attribute":
+            ev.nudity = SD_EVALUATORS.get("nudenet")(args.nudenet_model, threshold=args.nudity_threshold)
+        return ev
     if not args.clip:
         raise RevivalError("--clip is needed to measure artist styles on Stable Diffusion: a CLIP model folder or "
                            "Hub id (the paper: openai/clip-vit-base-patch32)")
@@ -126,18 +137,15 @@ def _given(args: argparse.Namespace) -> dict | None:
 
 
 def sd_concepts(args: argparse.Namespace) -> tuple[list[str], str]:
-    """The concepts as the paper's prompt files spell them and their family (object or style), for a Stable
-    Diffusion study; one line for nudity or a mix of families."""
+    """The concepts as the paper's prompt files spell them (nudity as ConceptPrune's word, `naked`) and their family
+    (object, style or attribute), for a Stable Diffusion study; one line for a mix of families."""
     from revival.evaluate.sd_eval import protocol_of
 
     found = [protocol_of(c, args.family) for c in args.concepts]
     families = {f for _, f in found}
-    if "attribute" in families:
-        raise RevivalError("--concepts nudity: experiments on Stable Diffusion measure objects and artists; evaluate "
-                           "nudity with `revival evaluate --concept nudity`")
     if len(families) > 1:
-        raise RevivalError("--concepts: give objects or artists, not both, in one experiment")
-    return [c for c, _ in found], families.pop()
+        raise RevivalError("--concepts: give objects, artists or nudity, not several kinds, in one experiment")
+    return list(dict.fromkeys("naked" if f == "attribute" else c for c, f in found)), families.pop()
 
 
 def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None, images: bool = True):
@@ -155,7 +163,8 @@ def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None
     kw = {"family": args.family or (None if mini else sd_family or "object")}
     if concepts:
         kw["concepts"] = tuple(concepts)
-    skill = args.skill_ratio if args.skill_ratio is not None else (MINI_SKILL_RATIO if mini else PAPER_SKILL_RATIO)
+    skill = args.skill_ratio if args.skill_ratio is not None else (
+        MINI_SKILL_RATIO if mini else PAPER_NUDITY_SKILL_RATIO if sd_family == "attribute" else PAPER_SKILL_RATIO)
     budget = args.locator_ratio
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
@@ -165,7 +174,7 @@ def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None
     if not mini and images and model_path is not None:
         steps, guidance, batch = FAMILY_SAMPLING.get(folder_family(model_path), FAMILY_SAMPLING["sd1"])
         data["study"].update(eval_steps=steps, guidance=guidance, batch_size=batch,
-                             n_eval=(2 if args.quick else 500 if kw["family"] == "object" else 50))
+                             n_eval=(2 if args.quick else {"object": 500}.get(kw["family"], 50)))
     for name in ("n_eval", "eval_steps"):
         value = getattr(args, name)
         if value is not None:
@@ -212,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     mini = is_mini(model_path)
     if exp.needs_images and not mini and not args.concepts and not args.resume:
         raise RevivalError(f"{exp.name} on {model_path} needs --concepts (Imagenette classes, e.g. church, with "
-                           "--classifier; or artists with --family style and --clip)")
+                           "--classifier; artists with --family style and --clip; or nudity, with NudeNet and "
+                           "--classifier)")
     if exp.needs_images and (args.unet or args.masks):
         raise RevivalError(f"{exp.name} prunes the model itself: --unet/--masks apply to rq3 only")
     given = _given(args)
