@@ -60,7 +60,7 @@ def test_demo_resumes_from_cached_stages(random_mini_pipeline, tmp_path, monkeyp
     sweep = first.result["top_ratio_sweep"]["cage"]
     assert [r["top_ratio"] for r in sweep] == [0.2, 0.6] and all(r["revived_accuracy"] is not None for r in sweep)
 
-    paths = write_outputs(tmp_path, first, {"command": "test", "config": {}}, TINY)
+    paths = write_outputs(tmp_path, first, {"command": "test", "version": "0", "config": {}, "inputs": {}}, TINY)
     rows = list(csv.DictReader(open(paths["csv"])))
     assert len(rows) == len(TINY.concepts) * len(STAGES)
     result = json.loads(open(paths["result"]).read())
