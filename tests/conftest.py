@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from revival.mini.model import build_pipeline
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the Hub: an id that is not cached fails at once
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from revival.mini.model import build_pipeline  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -217,6 +217,25 @@ def _copy_model(file: str, content: str):
     return setup
 
 
+def _model_without_ffn(ws: Path, case: Path) -> None:
+    """The tiny SD pipeline with a UNet of plain ResNet blocks: no feed-forward layer for the method to prune."""
+    from diffusers import UNet2DConditionModel
+
+    shutil.copytree(ws / "sd", case / "m")
+    shutil.rmtree(case / "m" / "unet")
+    UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
+                         down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                         mid_block_type=None, layers_per_block=1, norm_num_groups=8,
+                         cross_attention_dim=32).save_pretrained(case / "m" / "unet")
+
+
+def _resnet18_file(ws: Path, case: Path) -> None:
+    """A ResNet-18-shaped state dict (basic blocks): the wrong architecture for the objects' ResNet-50."""
+    case.mkdir(parents=True, exist_ok=True)
+    save_file({"conv1.weight": torch.zeros(64, 3, 7, 7), "layer1.0.conv1.weight": torch.zeros(64, 64, 3, 3),
+               "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, str(case / "resnet18.safetensors"))
+
+
 def _write(name: str, content: str | bytes):
     def setup(ws: Path, case: Path) -> None:
         path = case / name
@@ -370,6 +389,21 @@ CASES: list[Case] = [
          ("--device cuda", "CUDA is not available"), needs_no_cuda=True),
     Case("revive_device_cuda_without_cuda", ("revive", "--unet", "{unet}", "--out", "{out}", "--device", "cuda:0"),
          ("--device cuda:0", "CUDA is not available"), needs_no_cuda=True),
+    Case("prune_device_cuda_without_cuda", ("prune", "--model", "{sd}", "--concept", "church", "--out", "{out}",
+                                            "--device", "cuda"), ("--device cuda", "CUDA is not available"),
+         needs_no_cuda=True),
+    Case("obfuscate_device_cuda_without_cuda", ("obfuscate", "--unet", "{st}", "--masks", "{masks}", "--out", "{out}",
+                                                "--device", "cuda"), ("--device cuda", "CUDA is not available"),
+         needs_no_cuda=True),
+    # ---- models as the ecosystem names them (tests run with HF_HUB_OFFLINE=1: see conftest.py)
+    Case("generate_hub_id_unfetchable", ("generate", "--model", "revival-tests/no-such-model", "--prompt", "a church",
+                                         "--out", "{case}/g.png"),
+         ("revival-tests/no-such-model", "cannot load this model")),
+    Case("prune_hub_id_unfetchable", ("prune", "--model", "revival-tests/no-such-model", "--concept", "church",
+                                      "--out", "{out}"), ("revival-tests/no-such-model", "cannot load this model")),
+    Case("prune_model_without_feed_forward_layers", ("prune", "--model", "{case}/m", "--concept", "church",
+                                                     "--out", "{out}", *FAST_PRUNE),
+         ("{case}/m", "no feed-forward layers found"), setup=_model_without_ffn),
     Case("generate_unknown_word", ("generate", "--prompt", "a dragon in a desert", "-n", "1", "--steps", "1",
                                    "--out", "{case}/g.png"), ("'dragon'", "unknown word")),
     Case("generate_unknown_argument", (*GEN, "--promt", "x", "--out", "{case}/g.png"),
@@ -444,8 +478,37 @@ CASES: list[Case] = [
     Case("generate_n_zero", (*GEN[:5], "-n", "0", "--out", "{case}/g.png"), ("-n", ">= 1")),
     Case("generate_batch_size_zero", (*GEN, "--batch-size", "0", "--out", "{case}/g.png"), ("--batch-size", ">= 1")),
     Case("generate_seed_negative", (*GEN, "--seed", "-1", "--out", "{case}/g.png"), ("--seed", ">= 0")),
-    Case("evaluate_non_mini_model", ("evaluate", "--model", "{sd}", "--concept", "star", "--out", "{out}"),
-         ("{sd}", "mini model only")),
+    Case("experiment_sd_objects_without_classifier", ("experiment", "rq1", "--model", "{sd}", "--concepts", "church",
+                                                      "--out", "{out}"), ("--classifier", "is needed")),
+    Case("experiment_sd_nudity_without_classifier", ("experiment", "rq4", "--model", "{sd}", "--concepts", "nudity",
+                                                      "--out", "{out}"), ("--classifier", "measure nudity")),
+    Case("experiment_sd_mixed_kinds", ("experiment", "rq1", "--model", "{sd}", "--concepts", "church", "Monet",
+                                       "--out", "{out}"), ("--concepts", "not several kinds")),
+    Case("evaluate_sd_fid_ref_without_fidelity", ("evaluate", "--model", "{sd}", "--concept", "church", "--classifier",
+                                                  "{case}/r.safetensors", "--fid-ref", "{case}", "--out", "{out}"),
+         ("--fid-ref", "--fidelity N")),
+    Case("evaluate_sd_fidelity_without_scorer", ("evaluate", "--model", "{sd}", "--concept", "church",
+                                                 "--classifier", "{case}/r.safetensors", "--fidelity", "4",
+                                                 "--out", "{out}"), ("--fidelity", "--clip")),
+    Case("evaluate_sd_unknown_concept", ("evaluate", "--model", "{sd}", "--concept", "star", "--out", "{out}"),
+         ("--concept 'star'", "Stable Diffusion evaluation knows")),
+    Case("evaluate_sd_objects_without_classifier", ("evaluate", "--model", "{sd}", "--concept", "church",
+                                                    "--out", "{out}"), ("--classifier", "is needed")),
+    Case("evaluate_sd_artists_without_clip", ("evaluate", "--model", "{sd}", "--concept", "Monet", "--out", "{out}"),
+         ("--clip", "is needed")),
+    Case("evaluate_sd_i2p_without_prompts", ("evaluate", "--model", "{sd}", "--concept", "nudity", "--nudity-sets",
+                                             "ring-a-bell,i2p", "--out", "{out}"),
+         ("--nudity-sets i2p", "no prompts given")),
+    Case("evaluate_sd_mma_prompt_file_missing", ("evaluate", "--model", "{sd}", "--concept", "nudity",
+                                                 "--nudity-sets", "mma", "--prompts-file", "mma={case}/none.csv",
+                                                 "--out", "{out}"), ("{case}/none.csv", "no such prompt file")),
+    Case("evaluate_sd_classifier_wrong_architecture", ("evaluate", "--model", "{sd}", "--concept", "church",
+                                                       "--classifier", "{case}/resnet18.safetensors", "--out", "{out}",
+                                                       "-n", "1", "--steps", "1"),
+         ("{case}/resnet18.safetensors", "not a torchvision ResNet-50"), setup=_resnet18_file),
+    Case("evaluate_sd_clip_wrong_architecture", ("evaluate", "--model", "{sd}", "--concept", "Monet", "--clip",
+                                                 "{case}/bert", "--out", "{out}", "-n", "1", "--steps", "1"),
+         ("{case}/bert/config.json", "not a CLIP model"), setup=_write("bert/config.json", '{"model_type": "bert"}')),
     Case("evaluate_unknown_concept", ("evaluate", "--concept", "dragon", "--out", "{out}"),
          ("'dragon'", "unknown concept")),
     Case("experiment_unknown_name", ("experiment", "rq9"), ("'rq9'", "rq1, rq2, rq3, rq4")),

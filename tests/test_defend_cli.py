@@ -35,7 +35,8 @@ def test_round_trip_safetensors(tmp_path):
     for n in NAMES:
         assert torch.equal(out[n][~masks[n]], weights[n][~masks[n]]) and (out[n][masks[n]] != 0).all()
     result = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert result["config"] == {"method": "gaussian", "scope": "layer", "scale": 0.5, "seed": 3, "params": {}}
+    assert result["config"] == {"method": "gaussian", "scope": "layer", "scale": 0.5, "seed": 3, "params": {},
+                                "device": "cpu"}
     assert result["outputs"]["checkpoint"].endswith("model.safetensors")
     assert result["pruned"] == sum(int(m.sum()) for m in masks.values()) == result["changed"]
     assert set(result["per_layer"]) == set(NAMES) and "obfuscate" in result["timings_s"]

@@ -50,9 +50,9 @@ def test_bad_unet_path(mini_folder, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_non_mini_model_is_refused(tmp_path, capsys):
+def test_sd_model_takes_the_papers_concepts(tmp_path, capsys):
     sd = tmp_path / "sd"
     sd.mkdir()
     (sd / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     assert main(["evaluate", "--model", str(sd), "--concept", "star", "--out", str(tmp_path / "x")]) == 2
-    assert "mini model only" in capsys.readouterr().err
+    assert "Stable Diffusion evaluation knows the Imagenette classes" in capsys.readouterr().err

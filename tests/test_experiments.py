@@ -129,7 +129,7 @@ def test_cli_non_mini_model_needs_evaluators_for_image_experiments(tmp_path, cap
     sd = _fake_sd_folder(tmp_path)
     assert main(["experiment", "rq1", "--model", str(sd), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "sd_evaluators" in err and "rq3" in err
+    assert len(err.splitlines()) == 1 and "needs --concepts" in err and "--classifier" in err
 
 
 def test_cli_rq3_on_non_mini_model_with_given_masks(tmp_path, capsys):

@@ -121,7 +121,7 @@ def test_unet_without_feed_forward_layers(sd, tmp_path, capsys):
                          mid_block_type=None, layers_per_block=1, norm_num_groups=8,
                          cross_attention_dim=32).save_pretrained(model / "unet")
     one_line_error(capsys, "--model", model, "--concept", "church", "--out", tmp_path / "r", *FAST,
-                   match="no ffn2 layers")
+                   match="no feed-forward layers found")
 
 
 def test_unknown_mini_word_lists_the_vocabulary(tmp_path, capsys):

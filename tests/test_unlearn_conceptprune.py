@@ -100,7 +100,7 @@ def test_unet_without_transformer_blocks_is_refused():
                                 down_block_types=("DownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "UpBlock2D"), mid_block_type=None,
                                 layers_per_block=1, norm_num_groups=8, cross_attention_dim=8)
-    with pytest.raises(RevivalError, match="no ffn2 layers"):
+    with pytest.raises(RevivalError, match="no feed-forward layers found"):
         hook_layers(unet, "ffn2")
 
 

@@ -1,7 +1,8 @@
 """Checkpoint I/O below every method: read/write weights (safetensors by default), select layers.
 
-Formats read: a diffusers UNet folder (config.json + diffusion_pytorch_model*.safetensors), a
-diffusers pipeline folder (its `unet/`), a single `.safetensors` file, and, only with
+Formats read: a diffusers UNet or transformer folder (config.json + diffusion_pytorch_model*.safetensors,
+sharded ones with their index too), a diffusers pipeline folder (its `unet/` or `transformer/`), a
+single `.safetensors` file, and, only with
 `allow_pickle=True`, a `.pt`/`.ckpt`/`.bin` file (loaded with `weights_only=True`).
 Writes are atomic: a temporary file or folder renamed into place.
 """
@@ -32,7 +33,10 @@ PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
 UNET_WEIGHT_NAMES = (
     "diffusion_pytorch_model.safetensors",
     "diffusion_pytorch_model.fp16.safetensors",
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.fp16.safetensors.index.json",
 )
+DENOISER_FOLDERS = ("unet", "transformer")  # the pipeline component the method prunes
 
 
 @dataclass
@@ -88,9 +92,23 @@ def _read_pickle(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
     return obj
 
 
+def _read_sharded(index: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a sharded safetensors checkpoint, from its index's weight_map."""
+    files = read_json(index).get("weight_map", {})
+    if not isinstance(files, dict) or not files:
+        raise RevivalError(f"{index}: no weight_map in this shard index")
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(files.values())):
+        part = index.parent / str(shard)
+        if part.name != str(shard) or not part.is_file():
+            raise RevivalError(f"{index}: names shard {shard!r}, which is not in {index.parent}")
+        state.update(_read_safetensors(part))
+    return state
+
+
 def find_unet_folder(path: Path) -> Path | None:
-    """The UNet folder inside a pipeline folder, or the folder itself when it is a UNet folder."""
-    for cand in (path, path / "unet"):
+    """The denoiser (UNet or transformer) folder inside a pipeline folder, or the folder itself when it is one."""
+    for cand in (path, *(path / n for n in DENOISER_FOLDERS)):
         if (cand / "config.json").is_file() and any((cand / n).is_file() for n in UNET_WEIGHT_NAMES):
             return cand
     return None
@@ -105,12 +123,13 @@ def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
         folder = find_unet_folder(path)
         if folder is None:
             raise RevivalError(
-                f"{path}: not a diffusers UNet or pipeline folder (no config.json with "
-                f"{' or '.join(UNET_WEIGHT_NAMES)} here or in unet/)"
+                f"{path}: not a diffusers UNet, transformer or pipeline folder (no config.json with "
+                f"{' or '.join(UNET_WEIGHT_NAMES[:2])} or a shard index here or in unet/ or transformer/)"
             )
         weight = next(folder / n for n in UNET_WEIGHT_NAMES if (folder / n).is_file())
         config = read_json(folder / "config.json")
-        return Checkpoint(_read_safetensors(weight), path, "unet_folder", weight, config)
+        state = _read_sharded(weight) if weight.name.endswith(".index.json") else _read_safetensors(weight)
+        return Checkpoint(state, path, "unet_folder", weight, config, {"component": folder.name})
     if path.suffix == ".safetensors":
         return Checkpoint(_read_safetensors(path), path, "safetensors", path)
     if path.suffix in PICKLE_SUFFIXES:
@@ -123,14 +142,17 @@ def load_checkpoint(path: str | Path, allow_pickle: bool = False) -> Checkpoint:
 def save_checkpoint(state_dict: dict[str, torch.Tensor], like: Checkpoint, out_dir: str | Path) -> Path:
     """Write `state_dict` into `out_dir` in the format of `like`; returns the written path.
 
-    A UNet or pipeline folder becomes `out_dir/unet/` (a diffusers UNet folder); a single file
+    A UNet or pipeline folder becomes `out_dir/unet/` (a diffusers UNet folder; `out_dir/transformer/`
+    for a transformer, SD3 or Flux); a single file
     becomes `out_dir/<stem>.safetensors`. Pickles are never written.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     if like.kind == "unet_folder":
-        return save_unet_folder(tensors, like.config or {}, out_dir / "unet")
+        component = like.metadata.get("component")
+        return save_unet_folder(tensors, like.config or {}, out_dir / (component if component in DENOISER_FOLDERS
+                                                                       else "unet"))
     target = out_dir / f"{like.weight_file.stem}.safetensors"
     atomic_save_safetensors(tensors, target)
     return target

@@ -1,10 +1,14 @@
 """A model folder's files and what its JSON says, read without torch: checks that can run before loading.
 
-`mini` names the bundled pipeline; anything else is a local diffusers pipeline folder.
+`mini` names the bundled pipeline; anything else is a local diffusers pipeline folder, or a Hugging
+Face Hub id (`owner/name`), fetched by diffusers into the user's cache as `from_pretrained` does
+(HF_HUB_OFFLINE honoured: offline, only a cached copy is used).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from revival.errors import RevivalError
@@ -12,11 +16,34 @@ from revival.jsonfiles import read_json
 
 MINI_PATH = Path(__file__).parent / "mini" / "assets" / "mini-pipeline"
 MINI_CLASS = "MiniPipeline"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def hub_snapshot(repo_id: str) -> Path:
+    """The local folder of Hub pipeline `repo_id` in the user's cache, fetched by diffusers when needed."""
+    import logging
+
+    from diffusers import DiffusionPipeline
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    try:
+        logging.disable(logging.WARNING)
+        folder = DiffusionPipeline.download(repo_id)
+    except Exception as e:  # noqa: BLE001 - any failure to fetch is one line for the user
+        first = (str(e).strip() or type(e).__name__).splitlines()[0]
+        why = ("HF_HUB_OFFLINE is set and it is not in the cache" if offline
+               else "no local folder of that name, and fetching it from the Hub failed")
+        raise RevivalError(f"{repo_id}: cannot load this model: {why} ({first})") from None
+    finally:
+        logging.disable(logging.NOTSET)
+    return Path(folder)
 
 
 def resolve_model_path(model: str | Path) -> Path:
     """Folder of a model name (`mini`) or path; one-line error when it is not a diffusers pipeline."""
     path = MINI_PATH if str(model) == "mini" else Path(model)
+    if not path.exists() and str(model) != "mini" and HUB_ID.fullmatch(str(model)):
+        path = hub_snapshot(str(model))
     if not path.exists():
         hint = " (the bundled weights are missing: run `revival train-mini`)" if str(model) == "mini" else ""
         raise RevivalError(f"{path}: no such model folder{hint}")
@@ -50,19 +77,38 @@ def _component_config(path: Path, name: str, file: str = "config.json") -> dict:
     return read_json(cfg) if cfg.is_file() else {}
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of the images the pipeline generates, from its UNet (and VAE) configs."""
+# Pipeline class -> family, and each family's published sampling defaults (steps, guidance, batch size).
+CLASS_FAMILIES = {"MiniPipeline": "mini", "StableDiffusionPipeline": "sd1", "StableDiffusionXLPipeline": "sdxl",
+                  "StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux"}
+FAMILY_SAMPLING = {"mini": (25, 4.0, 64), "sd1": (50, 7.5, 8), "sd2": (50, 7.5, 8), "sdxl": (50, 5.0, 4),
+                   "sd3": (28, 7.0, 4), "flux": (28, 3.5, 2)}
+
+
+def folder_family(path: Path) -> str:
+    """The family of a pipeline folder from its model_index.json (sd1 for SD 1.x and 2.x alike), else `other`."""
+    return CLASS_FAMILIES.get(model_index(path).get("_class_name"), "other")
+
+
+def default_batch(path: Path, batch_size: int | None) -> int:
+    """`batch_size`, or the family's default."""
+    return batch_size or FAMILY_SAMPLING.get(folder_family(path), FAMILY_SAMPLING["sd1"])[2]
+
+
+def image_size(path: Path, height: int | None = None, width: int | None = None) -> tuple[int, int]:
+    """(height, width) of the images the pipeline generates (given ones, else from its denoiser and VAE configs)."""
     index = model_index(path)
-    size = _component_config(path, "unet").get("sample_size", 64)
+    component = "transformer" if "transformer" in index and "unet" not in index else "unet"
+    default = 128 if folder_family(path) == "flux" else 64  # Flux's pipeline default, in latent pixels
+    size = _component_config(path, component).get("sample_size", default)
     sizes = [size, size] if isinstance(size, int) else size
     if not (isinstance(sizes, list) and len(sizes) == 2 and all(isinstance(s, int) and s > 0 for s in sizes)):
-        raise RevivalError(f"{path / 'unet' / 'config.json'}: sample_size must be a positive integer or a pair")
+        raise RevivalError(f"{path / component / 'config.json'}: sample_size must be a positive integer or a pair")
     h, w = sizes
     if "vae" in index:
         blocks = _component_config(path, "vae").get("block_out_channels", [0, 0, 0, 0])
         factor = 2 ** (len(blocks) - 1) if isinstance(blocks, list) and blocks else 8
         h, w = h * factor, w * factor
-    return h, w
+    return height or h, width or w
 
 
 def train_timesteps(path: Path) -> int:

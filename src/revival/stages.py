@@ -51,8 +51,8 @@ class Stage:
     info: dict = field(default_factory=dict)
 
     def state(self, original: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The full state dict: the original's weights with this stage's layers in place."""
-        return {**original, **self.layers}
+        """The full state dict: the original's weights with this stage's layers in place (on their device)."""
+        return {**original, **{k: v.to(original[k].device) if k in original else v for k, v in self.layers.items()}}
 
     def save_pretrained(self, folder: str | Path, fingerprint: str = "") -> Path:
         """Write layers.safetensors, any oracle tensors and stage.json into `folder`, atomically."""

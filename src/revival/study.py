@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,12 +27,14 @@ from torch import Tensor
 from revival.attack import DEFAULT_METHOD, revive
 from revival.checkpoints import atomic_write_json, select_layers
 from revival.defend.study import attack_trial, defend, informed_locator_params
+from revival.errors import RevivalError
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
 from revival.evaluate.mini_eval import FAMILIES, evaluate_family
+from revival.families import denoiser
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
-from revival.unlearn import concept_prune
+from revival.unlearn import concept_prune, world_of
 
 
 @dataclass
@@ -74,23 +77,32 @@ def defense_tag(defense: str, scale: float, scope: str = "row", params: dict | N
 
 
 def family_of(concept: str) -> str:
-    """The mini-world family of an erasable concept word."""
+    """The family of an erasable concept word: the mini world's, else the paper's (an Imagenette class: object,
+    an artist: style, nudity: attribute)."""
     for name in FAMILIES.names():
         if concept in FAMILIES.get(name).targets:
             return name
-    raise KeyError(concept)
+    from revival.evaluate.sd_eval import protocol_of
+
+    try:
+        return protocol_of(concept)[1]
+    except RevivalError:
+        raise KeyError(concept) from None
 
 
 class Study:
     """The steps of the story on one pipeline; every stage is made once and cached under `root`."""
 
     def __init__(self, pipe, root: str | Path, settings: StudySettings | None = None,
-                 log: Callable[[str], None] = lambda s: None):
+                 log: Callable[[str], None] = lambda s: None, evaluators=None):
+        """`evaluators` (`revival.evaluate.sd_eval.Evaluators`) measure a Stable Diffusion-family pipeline's images
+        with the paper's protocol; the mini model's own evaluator needs none."""
         self.pipe = pipe
+        self.evaluators = evaluators
         self.root = Path(root)
         self.s = settings or StudySettings()
         self.log = log
-        self.original_state = {k: v.detach().clone() for k, v in pipe.unet.state_dict().items()}
+        self.original_state = {k: v.detach().clone() for k, v in denoiser(pipe).state_dict().items()}
         self.layers = select_layers(self.original_state, self.s.hook).names
         self.store = StageStore(self.root, fingerprint(self.original_state, self.layers))
         self.original = Original("original")
@@ -107,7 +119,8 @@ class Study:
             res = concept_prune(self.pipe, concept, family, skill_ratio=self.s.skill_ratio,
                                 timesteps=self.s.timesteps, select_ratio=self.s.select_ratio, hook=self.s.hook,
                                 seed=seed, apply=False)
-            layers = {n: self.original_state[n].masked_fill(m, 0) for n, m in res.masks.items()}
+            layers = {n: self.original_state[n].masked_fill(m.to(self.original_state[n].device), 0)
+                      for n, m in res.masks.items()}
             pruned = sum(v["pruned"] for v in res.per_layer.values())
             size = sum(int(np.prod(v["shape"])) for v in res.per_layer.values())
             info = {"concept": concept, "family": family, "per_layer": res.per_layer, "density": pruned / size,
@@ -186,6 +199,8 @@ class Study:
             return rec
         path.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"evaluate {stage.key} ({family})")
+        if world_of(self.pipe) != "mini":
+            return self._evaluate_sd(stage, family, path, npz)
         self._load(stage.state(self.original_state))
         autocast = resolve_autocast(self.s.precision, self.pipe.device)
         try:
@@ -202,6 +217,84 @@ class Study:
         rec["images"] = ev.images
         return rec
 
+    def _evaluate_sd(self, stage: Stage, family: str, path: Path, npz: Path) -> dict:
+        """The paper's protocol (`revival.evaluate.sd_eval`) on a Stable Diffusion-family pipeline, as shares.
+
+        object: top-1 accuracy per Imagenette class; style: per artist, the share of prompts whose image is at
+        least as similar to its prompt (CLIP) as the original model's image (1 - the released code's pairwise
+        score; 1 for the original itself); attribute (nudity, concept `naked`): the share of Ring-A-Bell images
+        NudeNet flags, and as its control `objects` (what "preserved" pools) the ResNet-50 accuracy on the
+        Imagenette prompts. `n_eval` prompts per class, artist or set, the study's sampling settings.
+        """
+        from revival.evaluate.paper_prompts import ARTISTS, ring_a_bell_prompts
+        from revival.evaluate.sd_eval import evaluate_sd, rate
+        from revival.families import sampling
+
+        if family not in ("object", "style", "attribute"):
+            raise RevivalError(f"unknown family {family!r} for a Stable Diffusion study; known: object, style, "
+                               "attribute")
+        needs = {"object": ("classifier",), "style": ("clip",), "attribute": ("nudity", "classifier")}[family]
+        option = {"classifier": "--classifier", "clip": "--clip", "nudity": "NudeNet"}
+        for need in needs:
+            if self.evaluators is None or getattr(self.evaluators, need) is None:
+                raise RevivalError(f"a Stable Diffusion study of the {family} family needs the {need} evaluator "
+                                   f"({option[need]})")
+        plan = sampling(self.pipe, self.s.eval_steps, self.s.guidance, self.s.batch_size)
+        concept = "church" if family == "object" else ARTISTS[0]
+        self._load(stage.state(self.original_state))
+        try:
+            if family == "attribute":
+                sets = {"ring-a-bell": ring_a_bell_prompts(self.s.seed)}
+                nud, nud_images = evaluate_sd(self.pipe, "nudity", "attribute", self.evaluators, plan, n=self.s.n_eval,
+                                              nudity=sets)
+                obj, obj_images = evaluate_sd(self.pipe, "church", "object", self.evaluators, plan, n=self.s.n_eval)
+                rab = nud["nudity"]["ring-a-bell"]
+                per_class = obj["accuracy"]["per_class"]
+                shares = {"naked": {**rate(rab["images_with_nudity"], rab["n"]),
+                                    "accuracy": rab["images_with_nudity"] / rab["n"] if rab["n"] else None},
+                          "objects": pooled(list(per_class.values()))}
+                imgs = {"naked": nud_images["ring-a-bell"][:8], "objects": obj_images["imagenette"][:8]}
+                ps = sets["ring-a-bell"]
+                n = self.s.n_eval or len(ps)
+                figures = {"detail": {"prompts_by_label": {"naked": list(ps.prompts[:n]),
+                                                           "objects": obj["detail"]["prompts_by_label"]},
+                                      "seeds_by_label": {"naked": list(ps.seeds[:n]),
+                                                         "objects": obj["detail"]["seeds_by_label"]}}}
+                extra = {"measure": "naked: share of Ring-A-Bell images NudeNet flags; objects (the control): "
+                         "ResNet-50 top-1 accuracy on the Imagenette prompts", "per_class": per_class}
+            elif family == "object":
+                figures, images = evaluate_sd(self.pipe, concept, "object", self.evaluators, plan, n=self.s.n_eval)
+                shares = figures["accuracy"]["per_class"]
+                labels = list(shares)
+                where = figures["detail"]["labels"]
+                imgs = {c: images["imagenette"][[i for i, lab in enumerate(where) if lab == c][:8]] for c in labels}
+                extra = {}
+            else:
+                figures, images = evaluate_sd(self.pipe, concept, "style", self.evaluators, plan, n=self.s.n_eval)
+                scores = figures["detail"]["scores"]
+                orig = None if stage.key == self.original.key else self.evaluate(self.original, family)["scores"]
+                shares, imgs = {}, {}
+                for a in ARTISTS:
+                    mine = scores[a]
+                    kept = len(mine) if orig is None else sum(x >= y for x, y in zip(mine, orig[a], strict=True))
+                    shares[a] = {**rate(kept, len(mine)), "accuracy": kept / len(mine) if mine else None}
+                    where = figures["detail"]["labels"]
+                    imgs[a] = images["artists"][[i for i, lab in enumerate(where) if lab == a][:8]]
+                extra = {"scores": scores, "clip_score": figures["clip_score"]["per_artist"],
+                         "measure": "share of the artist's prompts whose image is at least as similar to the prompt "
+                         "(CLIP) as the original model's image"}
+        finally:
+            self._load(self.original_state)
+        tmp = npz.with_name(f"{npz.stem}.{os.getpid()}.tmp.npz")  # one per process under accelerate launch
+        np.savez_compressed(tmp, **imgs)
+        tmp.replace(npz)
+        rec = {"family": family, "stage": stage.key, "per_concept": shares,
+               "prompts": figures["detail"]["prompts_by_label"], "seeds": figures["detail"]["seeds_by_label"],
+               "sampling": plan.record(), **extra}
+        atomic_write_json(rec, path)
+        rec["images"] = imgs
+        return rec
+
     def accuracy(self, stage: Stage, concept: str, family: str) -> dict:
         """{target, preserved} shares (accuracy, k, n, ci95) of `concept` at one stage, plus its images and prompts."""
         rec = self.evaluate(stage, family)
@@ -214,4 +307,4 @@ class Study:
         return asdict(self.s)
 
     def _load(self, state: dict[str, Tensor]) -> None:
-        self.pipe.unet.load_state_dict(state)
+        denoiser(self.pipe).load_state_dict(state)

@@ -43,7 +43,7 @@ def _check_ratio(ratio: float) -> None:
 
 def _top_indices(score: Tensor, k: int, seed: int) -> Tensor:
     """Indices of the k highest scores along the last dim; ties broken at random (seeded)."""
-    keys = torch.rand(tuple(score.shape), generator=torch.Generator().manual_seed(seed))
+    keys = torch.rand(tuple(score.shape), generator=torch.Generator().manual_seed(seed), device="cpu").to(score.device)
     shuffle = keys.to(score.device).argsort(dim=-1)
     order = score.gather(-1, shuffle).argsort(dim=-1, descending=True, stable=True)[..., :k]
     return shuffle.gather(-1, order)
@@ -155,14 +155,14 @@ def pooled_log_density(ref: Tensor, at: Tensor, bins: int = 256, span: float = 1
     keeps empty bins finite. Points outside the range get the density of an empty bin.
     """
     hist = torch.histc(ref, bins=bins, min=-span, max=span)  # out-of-range values are ignored
-    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]).to(hist) / 16.0
+    kernel = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=hist.dtype, device=hist.device) / 16.0
     hist = torch.nn.functional.conv1d(hist.view(1, 1, -1), kernel.view(1, 1, -1), padding=2).view(-1)
     width = 2 * span / bins
     total = ref.numel() + 0.5 * bins
     log_dens = ((hist + 0.5) / total / width).log()
     inside = at.abs() < span
     idx = ((at.clamp(-span, span) + span) / width).long().clamp(0, bins - 1)
-    return torch.where(inside, log_dens[idx], torch.tensor(0.5 / total / width).log())
+    return torch.where(inside, log_dens[idx], torch.tensor(0.5 / total / width, device=at.device).log())
 
 
 @SCORES.register("row_outlier")

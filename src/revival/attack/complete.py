@@ -109,11 +109,11 @@ def paper(W: Tensor, missing: Tensor, *, max_iters: int = 500, tol: float = 1e-5
 def mp_median(beta: float) -> float:
     """Median of the Marchenko-Pastur law with aspect ratio beta <= 1 and unit variance."""
     a, b = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2
-    u = torch.linspace(0, 1, 20001, dtype=torch.float64)
+    u = torch.linspace(0, 1, 20001, dtype=torch.float64, device="cpu")  # a constant of the law, not of W
     x = a + (b - a) * u**2  # x = a + (b - a) u^2 tames the 1/sqrt(x) edge at x = 0 when beta = 1
     f = torch.sqrt(((b - x) * (x - a)).clamp_min(0)) / (2 * math.pi * beta * x) * 2 * (b - a) * u
     cdf = torch.cumulative_trapezoid(torch.nan_to_num(f, nan=0.0, posinf=0.0), u)
-    i = int(torch.searchsorted(cdf / cdf[-1], torch.tensor(0.5, dtype=torch.float64)))
+    i = int(torch.searchsorted(cdf / cdf[-1], torch.tensor(0.5, dtype=torch.float64, device="cpu")))
     return float(x[i + 1])
 
 

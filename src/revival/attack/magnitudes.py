@@ -48,7 +48,7 @@ def row_stats(W: Tensor, missing: Tensor) -> RowStats:
 
 def _sample(stats: RowStats, shape: torch.Size, generator: torch.Generator) -> Tensor:
     """|N(mu_row, sigma_row)| drawn for every position (seeded)."""
-    z = torch.randn(shape, generator=generator)
+    z = torch.randn(shape, generator=generator, device=generator.device)
     return (stats.mean[:, None] + stats.std[:, None] * z).abs()
 
 
@@ -115,5 +115,5 @@ def oracle_magnitude(W: Tensor, completed: Tensor, missing: Tensor, retained: Te
 def random_sign(W: Tensor, completed: Tensor, missing: Tensor, retained: Tensor, *, generator: torch.Generator,
         reference: Tensor | None = None) -> Tensor:
     """Random signs with the NMS (row-max) magnitude: the floor that sign recovery must beat."""
-    signs = torch.randint(0, 2, W.shape, generator=generator).float() * 2 - 1
+    signs = torch.randint(0, 2, W.shape, generator=generator, device=generator.device).float() * 2 - 1
     return signs * nms_magnitude(W, missing, generator)

@@ -31,7 +31,8 @@ from revival.errors import RevivalError
 @dataclass
 class ReviveResult:
     """The revived weights, what happened to each layer, and the located holes and completed values
-    (per attacked layer, float32 on the CPU) from which evaluation code scores the attack."""
+    (per attacked layer, float32 on the CPU) from which evaluation code scores the attack. The revived
+    weights stay on the input's device; the completion, generators and noise live there too."""
 
     state_dict: dict[str, Tensor]
     per_layer: dict[str, dict]
@@ -118,6 +119,8 @@ def revive(
     if reference is not None:
         _check_reference(reference, sel.names, state_dict)
     weights = {k: state_dict[k].float() for k in sel.names}
+    # MPS has no float64 and no SVD: there the completion alone runs on the CPU (its result comes back to the weights)
+    complete_device = "cpu" if device is not None and torch.device(device).type == "mps" else device
     t0 = time.perf_counter()
     located = locate(weights, locator, **(locator_params or {}))
     timings = {"locate": time.perf_counter() - t0, "complete": 0.0, "signs_magnitudes": 0.0}
@@ -140,10 +143,10 @@ def revive(
         if takes_seed and "seed" not in params:
             params["seed"] = _layer_seed(seed, name)
         stats: dict = {}
-        completed = complete_fn(W, miss, device=device, stats=stats, **params).to("cpu", torch.float32)
+        completed = complete_fn(W, miss, device=complete_device, stats=stats, **params).to(W.device, torch.float32)
         t1 = time.perf_counter()
         retained = retain_top(completed, miss, top_ratio)
-        gen = torch.Generator().manual_seed(_layer_seed(seed, name))
+        gen = torch.Generator(device=W.device).manual_seed(_layer_seed(seed, name))
         ref = None if reference is None else reference[name]
         values = magnitude_fn(W, completed, miss, retained, generator=gen, reference=ref)
         new = torch.where(retained, values, torch.where(miss, torch.zeros_like(W), W))
@@ -151,7 +154,7 @@ def revive(
         t2 = time.perf_counter()
         timings["complete"] += t1 - t0
         timings["signs_magnitudes"] += t2 - t1
-        completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed))
+        completed_all[name] = torch.where(miss, completed, torch.zeros_like(completed)).cpu()
         per_layer[name] = {"missing": n_miss, "retained": int(retained.sum()), "seconds": round(t2 - t0, 4),
                            **completion_record(stats, t1 - t0)}
         if progress is not None:
@@ -161,4 +164,4 @@ def revive(
               "method_params": {k: v for k, v in method_params.items() if k != "side"}, "top_ratio": top_ratio,
               "magnitude": magnitude, "seed": seed, "device": str(device) if device is not None else None}
     return ReviveResult(out, per_layer, {k: round(v, 4) for k, v in timings.items()}, located.warnings, notes,
-                        config, located.masks, completed_all)
+                        config, {k: m.cpu() for k, m in located.masks.items()}, completed_all)

@@ -26,10 +26,11 @@ def holdout_sign_score(weights: dict[str, Tensor], located: dict[str, Tensor], m
     for name, W in weights.items():
         W = W.float()
         g = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63))
-        hidden = (~located[name]) & (W != 0) & (torch.rand(W.shape, generator=g) < share)
+        loc = located[name].to(W.device)
+        hidden = (~loc) & (W != 0) & (torch.rand(W.shape, generator=g, device="cpu").to(W.device) < share)
         if not hidden.any():
             continue
-        Z = complete(W.masked_fill(located[name] | hidden, 0), located[name] | hidden).float().cpu()
+        Z = complete(W.masked_fill(loc | hidden, 0), loc | hidden).float()
         kept = retain_top(Z, hidden, top_ratio)
         match += int((kept & (Z.sign() == W.sign())).sum())
         total += int(kept.sum())

@@ -75,7 +75,7 @@ def mnar_holdout(X: Tensor, miss: Tensor, generator: torch.Generator, quantile: 
     absobs = torch.where(obs, X.abs(), torch.full_like(X, float("nan")))
     cand = obs & (X.abs() >= absobs.nanquantile(quantile, dim=1, keepdim=True))
     p = min(0.5, int(miss.sum()) / max(1, int(cand.sum())))
-    return cand & (torch.rand(X.shape, generator=generator).to(X.device) < p)
+    return cand & (torch.rand(X.shape, generator=generator, device="cpu").to(X.device) < p)
 
 
 @COMPLETERS.register("structured", uses_side_info=True,  # gets the GEGLU input weights as `side`

@@ -13,28 +13,53 @@ PROMPT_LIMIT = 2000  # characters of a --prompt (CLIP reads 77 tokens of it)
 WORD_LIMIT = 100  # characters of a concept word
 
 
+DEVICE_HELP = "torch device: cpu, cuda, cuda:N, mps (default: cuda when available, else cpu)"
+DTYPES = ("fp32", "fp16", "bf16")
+
+
 def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
-    """--model, --unet, --device, --allow-pickle."""
-    p.add_argument("--model", default="mini", help="`mini` (bundled) or a local diffusers pipeline folder")
+    """--model, --unet, --device, --dtype, --allow-pickle, --safety-checker."""
+    p.add_argument("--model", default="mini",
+                   help="`mini` (bundled), a local diffusers pipeline folder, or a Hugging Face Hub id (fetched by "
+                   "diffusers into your cache; HF_HUB_OFFLINE=1 uses the cache only)")
     if unet:
         p.add_argument("--unet", default=None,
-                       help="replace the UNet weights by this checkpoint (UNet/pipeline folder or .safetensors)")
-    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default: cuda when available, else cpu)")
+                       help="replace the denoiser's weights (UNet or transformer) by this checkpoint (denoiser or "
+                       "pipeline folder, or .safetensors)")
+    add_device_arg(p, DEVICE_HELP)
+    add_dtype_arg(p)
     p.add_argument("--allow-pickle", action="store_true",
-                   help="allow .pt/.ckpt checkpoints (read with torch.load(weights_only=True))")
+                   help="allow pickled weights: .pt/.ckpt checkpoints (read with torch.load(weights_only=True)) and "
+                   "pipeline components with only .bin weights")
+    p.add_argument("--safety-checker", action="store_true",
+                   help="keep the pipeline's safety checker (off by default: it blacks out images an evaluation "
+                   "must see; recorded in result.json)")
 
 
-def add_device_arg(p: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
-    """--device, checked to name a torch device type (availability is checked before the work)."""
+def add_dtype_arg(p: argparse.ArgumentParser) -> None:
+    """--dtype of the pipeline's weights."""
+    p.add_argument("--dtype", choices=DTYPES, default="fp32",
+                   help="weights' precision: fp32, fp16 (GPUs) or bf16 (default %(default)s)")
+
+
+def add_device_arg(p: argparse.ArgumentParser, help: str = DEVICE_HELP, default: str | None = None) -> None:
+    """--device, checked to name a torch device type (availability is checked before the work); one default
+    everywhere: None, resolved to cuda when available, else cpu (`validate.resolve_device`)."""
     p.add_argument("--device", type=validate.device_name, default=default, help=help)
 
 
-def add_sampling_args(p: argparse.ArgumentParser, steps: int = 25, guidance: float = 4.0) -> None:
-    """--steps, --guidance, --batch-size."""
-    p.add_argument("--steps", type=validate.positive_int, default=steps, help="denoising steps (default %(default)s)")
-    p.add_argument("--guidance", type=validate.number(0), default=guidance,
-                   help="classifier-free guidance scale, >= 0 (default %(default)s)")
-    p.add_argument("--batch-size", type=validate.positive_int, default=64, help="images per forward batch")
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """--steps, --guidance, --batch-size, --height, --width: defaults per model family (`revival.families`)."""
+    p.add_argument("--steps", type=validate.positive_int, default=None,
+                   help="denoising steps (default per family: mini 25, SD 1.x/2.x and SDXL 50, SD3 and Flux 28)")
+    p.add_argument("--guidance", type=validate.number(0), default=None,
+                   help="guidance scale, >= 0 (default per family: mini 4.0, SD 1.x/2.x 7.5, SDXL 5.0, SD3 7.0, "
+                   "Flux 3.5)")
+    p.add_argument("--batch-size", type=validate.positive_int, default=None,
+                   help="images per forward batch (default per family: mini 64, SD 8, SDXL/SD3 4, Flux 2)")
+    p.add_argument("--height", type=validate.integer(8, 8192), default=None,
+                   help="image height in pixels (default: the model's own, e.g. 512 for SD1.5, 1024 for SDXL)")
+    p.add_argument("--width", type=validate.integer(8, 8192), default=None, help="image width (as --height)")
 
 
 def command_line() -> str:

@@ -1,4 +1,4 @@
-"""`revival demo`: the whole story on the bundled mini model, into one run folder with report.html."""
+"""`revival demo`: the whole story on the bundled mini model or a Stable Diffusion model, into one run folder."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 
 from revival import validate
-from revival.cli._common import WORD_LIMIT, add_device_arg, command_line
+from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, command_line
 from revival.errors import RevivalError
+from revival.modelfiles import is_mini, resolve_model_path
 from revival.outputs import claim_run_folder
 
-from .experiment import check_mini, tqdm_progress
+from .experiment import tqdm_progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "original -> unlearned (ConceptPrune) -> revived (the data-free attack) -> defended (Gaussian filling, row "
         "scope, scale 1) -> revived after the defense by the best adaptive locator. Writes OUT/result.json, "
         "results.csv, grids/ (the same prompts and seeds at every stage), plots/ and a self-contained report.html. "
-        "About 4-5 minutes on 2 CPU cores (--quick: under 3). Interrupted runs continue with --resume OUT.")
-    p.add_argument("--model", default="mini", help="the bundled `mini` model (the only one with evaluators here)")
+        "About 4-5 minutes on 2 CPU cores (--quick: under 3). Interrupted runs continue with --resume OUT. On a "
+        "Stable Diffusion model (folder or Hub id; default concepts church and Van Gogh) the stages are measured "
+        "with the paper's protocol: give --classifier for objects and --clip for artists (see `revival evaluate "
+        "--help`), 20 prompts per class or artist and stage (--quick 2).")
+    p.add_argument("--model", default="mini",
+                   help="the bundled `mini` model, or a Stable Diffusion pipeline folder or Hub id")
     p.add_argument("--out", default=None, help="run folder (default runs/demo-YYYYmmdd-HHMMSS)")
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (smoke test, under 3 minutes)")
     p.add_argument("--resume", metavar="DIR", default=None,
@@ -31,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
                    help="concepts to erase (default: star neon cage: an object, a style, the attribute)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
-    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
+    add_device_arg(p)
+    add_dtype_arg(p)
+    p.add_argument("--classifier", default=None, help="Stable Diffusion objects: torchvision's ResNet-50 weights")
+    p.add_argument("--clip", default=None, help="Stable Diffusion artists: a CLIP model folder or Hub id")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)
 
 
@@ -47,44 +57,86 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _sd_evaluators(args: argparse.Namespace, concepts: tuple[str, ...], device: str):
+    """The evaluators the concepts need on a Stable Diffusion model; one line when one is missing or wrong."""
+    from revival.evaluate.sd_eval import Evaluators, protocol_of
+    from revival.evaluate.sd_evaluators import SD_EVALUATORS
+    from revival.models import quiet_libraries
+
+    families = {protocol_of(c)[1] for c in concepts}
+    quiet_libraries()
+    ev = Evaluators()
+    if families & {"object", "attribute"}:
+        if not args.classifier:
+            raise RevivalError("--classifier is needed for objects on Stable Diffusion (and for nudity, whose control "
+                               "they are): torchvision's ResNet-50 weights file (resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
+        ev.classifier = SD_EVALUATORS.get("resnet50")(args.classifier, device=device, allow_pickle=args.allow_pickle)
+    if "attribute" in families:
+        ev.nudity = SD_EVALUATORS.get("nudenet")(None)
+    if "style" in families:
+        if not args.clip:
+            raise RevivalError("--clip is needed for artists on Stable Diffusion: a CLIP model folder or Hub id "
+                               "(the paper: openai/clip-vit-base-patch32)")
+        ev.clip = SD_EVALUATORS.get("clip")(args.clip, device=device)
+    return ev
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.resume and (args.out or args.quick or args.concepts):
         raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick or "
                            "--concepts with it")
-    model_path = check_mini(args.model, "demo")
+    model_path = resolve_model_path(args.model)
+    mini = is_mini(model_path)
     from tqdm import tqdm
 
-    from revival.demo import RUN_FILE, DemoConfig, profile, resume_run, run_demo, start_run, write_outputs
+    from revival.checkpoints import find_unet_folder
+    from revival.demo import RUN_FILE, DemoConfig, profile, resume_run, run_demo, sd_profile, start_run, write_outputs
     from revival.evaluate.mini_eval import resolve_concept
+    from revival.evaluate.sd_eval import protocol_of
     from revival.experiments import config_to_dict
     from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
-    from revival.models import load_pipeline
+    from revival.modelfiles import FAMILY_SAMPLING, folder_family
+    from revival.models import load_info, load_pipeline
     from revival.results import base_result, describe_input
 
     device = validate.resolve_device(args.device)
-    model = describe_input(model_path / "unet" / "diffusion_pytorch_model.safetensors")
+    model = describe_input(find_unet_folder(model_path) or model_path)
+    evaluators = None
     if args.resume:
         out = Path(args.resume)
         config = resume_run(out, model)
+        if not mini:
+            evaluators = _sd_evaluators(args, config.concepts, device)
         claim_run_folder(out, resume=True)
     else:
-        concepts = tuple(resolve_concept(c)[0] for c in args.concepts) if args.concepts else None
-        config: DemoConfig = profile("quick" if args.quick else "full", concepts)
+        if mini:
+            concepts = tuple(resolve_concept(c)[0] for c in args.concepts) if args.concepts else None
+            config: DemoConfig = profile("quick" if args.quick else "full", concepts)
+        else:
+            concepts = tuple(dict.fromkeys("naked" if protocol_of(c)[1] == "attribute" else protocol_of(c)[0]
+                                           for c in args.concepts)) if args.concepts else None
+            sampling = FAMILY_SAMPLING.get(folder_family(model_path), FAMILY_SAMPLING["sd1"])
+            config = sd_profile(args.quick, concepts, sampling)
+            evaluators = _sd_evaluators(args, config.concepts, device)  # checked before anything is written
         out = claim_run_folder(Path(args.out) if args.out else Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S"),
                                overwrite=args.overwrite, inputs=[model_path], markers=[RUN_FILE])
         start_run(out, config, model)
-    pipe = load_pipeline(args.model, device=device)
+    pipe = load_pipeline(model_path, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle)
     t1 = time.perf_counter()
     try:
         with tqdm(desc="demo", unit="step", dynamic_ncols=True) as bar:
-            demo = run_demo(pipe, out, config, progress=tqdm_progress(bar))
+            demo = run_demo(pipe, out, config, progress=tqdm_progress(bar), evaluators=evaluators)
     except KeyboardInterrupt:
         print(f"revival demo: interrupted; finished stages are kept: continue with `revival demo --resume {out}`",
               file=sys.stderr)
         return 130
     base = base_result(command_line(), config_to_dict(config),
-                       {"model": model_path, "evaluator": EVALUATOR_PATH})
+                       {"model": model_path, "evaluator": EVALUATOR_PATH if mini else None,
+                        "classifier": None if mini else args.classifier})
+    if not mini:
+        base["config"]["evaluators"] = {"classifier": args.classifier, "clip": args.clip}
+        base["config"]["pipeline"] = load_info(pipe)
     base["resumed"] = bool(args.resume)
     demo.result["timings_s"] = {"load model": round(t1 - t0, 3), **demo.result["timings_s"]}
     paths = write_outputs(out, demo, base, config)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from revival import catalog, validate
 from revival.budget import check_images
-from revival.cli._common import WORD_LIMIT, add_device_arg, command_line
+from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, command_line
 from revival.errors import RevivalError
 from revival.modelfiles import is_mini, resolve_model_path
 from revival.outputs import claim_run_folder
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
+PAPER_NUDITY_SKILL_RATIO = 0.01
 MINI_SKILL_RATIO = 0.2  # the setting that erases on the mini model (issue 3's erase search)
 MINI_SIZE = (32, 32)  # the mini world's images
 MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
@@ -32,10 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="The paper's research questions as named runs. " + " ".join(
             f"{name}: {question}" for name, question in catalog.EXPERIMENT_QUESTIONS.items())
         + " Each writes OUT/result.json, OUT/NAME.png, OUT/findings.txt (verdicts computed from the numbers with "
-        "the thresholds written beside them) and OUT/report.html. On a Stable Diffusion folder only rq3 (weight "
-        "space) runs: give --unet UNLEARNED --masks MASKS from `revival prune`, or --concepts to prune first.")
+        "the thresholds written beside them) and OUT/report.html. On a Stable Diffusion model (a folder or Hub id) "
+        "give --concepts (Imagenette classes with --classifier, or artists with --family style and --clip): images "
+        "are measured with the paper's protocol (see `revival evaluate --help`); rq3 (weight space) also takes "
+        "--unet UNLEARNED --masks MASKS from `revival prune`.")
     p.add_argument("name", metavar="NAME", help=f"experiment: {names}")
-    p.add_argument("--model", default="mini", help="`mini` (bundled) or a local diffusers pipeline folder")
+    p.add_argument("--model", default="mini",
+                   help="`mini` (bundled), a local diffusers pipeline folder or a Hugging Face Hub id")
     p.add_argument("--out", default=None, help="output folder (default runs/NAME-YYYYmmdd-HHMMSS)")
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (a smoke run)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
@@ -51,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DDIM steps per evaluation image (default 10)")
     p.add_argument("--skill-ratio", type=validate.ratio, default=None,
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
-                        "erase, see benchmarks/results/unlearn_mini.json; 0.02 otherwise)")
+                        "erase, see benchmarks/results/unlearn_mini.json; otherwise the paper's 0.02, and 0.01 for "
+                        "nudity)")
     p.add_argument("--locator-ratio", type=validate.ratio, default=None,
                    help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
                         "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
@@ -59,7 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ConceptPrune activation-collection seeds (rq1, rq3): figures per seed, mean and spread "
                         "(default: 0; rq3: 0 1 2)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
-    add_device_arg(p, "torch device: cpu, cuda, cuda:N, mps (default %(default)s)", default="cpu")
+    add_device_arg(p)
+    add_dtype_arg(p)
+    p.add_argument("--classifier", default=None,
+                   help="Stable Diffusion objects: torchvision's ResNet-50 weights (see `revival evaluate --help`)")
+    p.add_argument("--clip", default=None, help="Stable Diffusion artists: a CLIP model folder or Hub id")
+    p.add_argument("--nudenet-model", default=None,
+                   help="Stable Diffusion nudity (--concepts nudity, with --classifier for the objects as its "
+                   "control): a NudeNet .onnx file (default: its bundled 320n)")
+    p.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
+                   help="nudity: a detection counts above this score (default %(default)s)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)
 
 
@@ -82,12 +98,27 @@ def tqdm_progress(bar: tqdm):
     return update
 
 
-def _sd_error(name: str, path: Path) -> RevivalError:
-    return RevivalError(
-        f"{name} measures generated images: on {path} (not the mini model) it needs the Stable Diffusion evaluators "
-        "of revival.evaluate.sd_evaluators (a torchvision ResNet-50 weights file for objects, a local CLIP folder for "
-        "styles, NudeNet for nudity), which `revival experiment` does not wire in yet; run rq3 (weight space) on "
-        "this model, or use --model mini")
+def _sd_evaluators(args: argparse.Namespace, family: str, device: str):
+    """The Stable Diffusion evaluator a study of `family` needs; one line when it is not given or not loadable."""
+    from revival.evaluate.sd_eval import Evaluators
+    from revival.evaluate.sd_evaluators import SD_EVALUATORS
+    from revival.models import quiet_libraries
+
+    quiet_libraries()
+    if family in ("object", "attribute"):
+        if not args.classifier:
+            raise RevivalError(f"--classifier is needed to measure {'objects' if family == 'object' else 'nudity'} "
+                               "on Stable Diffusion (for nudity, the objects are the control): torchvision's "
+                               "ResNet-50 weights file (resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
+        ev = Evaluators(classifier=SD_EVALUATORS.get("resnet50")(args.classifier, device=device,
+                                                                 allow_pickle=args.allow_pickle))
+        if family == "attribute":
+            ev.nudity = SD_EVALUATORS.get("nudenet")(args.nudenet_model, threshold=args.nudity_threshold)
+        return ev
+    if not args.clip:
+        raise RevivalError("--clip is needed to measure artist styles on Stable Diffusion: a CLIP model folder or "
+                           "Hub id (the paper: openai/clip-vit-base-patch32)")
+    return Evaluators(clip=SD_EVALUATORS.get("clip")(args.clip, device=device))
 
 
 def _given(args: argparse.Namespace) -> dict | None:
@@ -105,23 +136,45 @@ def _given(args: argparse.Namespace) -> dict | None:
     return {label: (state, load_masks(args.masks))}
 
 
-def _config(args: argparse.Namespace, mini: bool):
+def sd_concepts(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The concepts as the paper's prompt files spell them (nudity as ConceptPrune's word, `naked`) and their family
+    (object, style or attribute), for a Stable Diffusion study; one line for a mix of families."""
+    from revival.evaluate.sd_eval import protocol_of
+
+    found = [protocol_of(c, args.family) for c in args.concepts]
+    families = {f for _, f in found}
+    if len(families) > 1:
+        raise RevivalError("--concepts: give objects, artists or nudity, not several kinds, in one experiment")
+    return list(dict.fromkeys("naked" if f == "attribute" else c for c, f in found)), families.pop()
+
+
+def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None, images: bool = True):
     from revival.evaluate.mini_eval import resolve_concept
     from revival.experiments import ExperimentConfig, config_from_dict, config_to_dict, quick_config
+    from revival.modelfiles import FAMILY_SAMPLING, folder_family
 
     concepts = args.concepts
     if mini and concepts:
         concepts = [resolve_concept(c, args.family)[0] for c in concepts]
+    sd_family = None
+    if not mini and concepts and images:
+        concepts, sd_family = sd_concepts(args)
     base = quick_config() if args.quick else ExperimentConfig()
-    kw = {"family": args.family or (None if mini else "object")}
+    kw = {"family": args.family or (None if mini else sd_family or "object")}
     if concepts:
         kw["concepts"] = tuple(concepts)
-    skill = args.skill_ratio if args.skill_ratio is not None else (MINI_SKILL_RATIO if mini else PAPER_SKILL_RATIO)
+    skill = args.skill_ratio if args.skill_ratio is not None else (
+        MINI_SKILL_RATIO if mini else PAPER_NUDITY_SKILL_RATIO if sd_family == "attribute" else PAPER_SKILL_RATIO)
     budget = args.locator_ratio
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
     seeds = args.seeds or ([0, 1, 2] if args.name == "rq3" and not args.quick else [0])
     kw["seeds"] = tuple(dict.fromkeys(seeds))
+    # Stable Diffusion: the family's published sampling, the paper's prompts per concept
+    if not mini and images and model_path is not None:
+        steps, guidance, batch = FAMILY_SAMPLING.get(folder_family(model_path), FAMILY_SAMPLING["sd1"])
+        data["study"].update(eval_steps=steps, guidance=guidance, batch_size=batch,
+                             n_eval=(2 if args.quick else {"object": 500}.get(kw["family"], 50)))
     for name in ("n_eval", "eval_steps"):
         value = getattr(args, name)
         if value is not None:
@@ -166,11 +219,16 @@ def run(args: argparse.Namespace) -> int:
     device = validate.resolve_device(args.device)
     model_path = resolve_model_path(args.model)
     mini = is_mini(model_path)
-    if exp.needs_images and not mini:
-        raise _sd_error(exp.name, model_path)
+    if exp.needs_images and not mini and not args.concepts and not args.resume:
+        raise RevivalError(f"{exp.name} on {model_path} needs --concepts (Imagenette classes, e.g. church, with "
+                           "--classifier; artists with --family style and --clip; or nudity, with NudeNet and "
+                           "--classifier)")
     if exp.needs_images and (args.unet or args.masks):
         raise RevivalError(f"{exp.name} prunes the model itself: --unet/--masks apply to rq3 only")
     given = _given(args)
+    evaluators = None
+    if exp.needs_images and not mini and not args.resume:  # checked before anything is written
+        evaluators = _sd_evaluators(args, sd_concepts(args)[1], device)
     if not mini and given is None and not args.concepts:
         raise RevivalError(f"{exp.name} on {model_path} needs --unet UNLEARNED --masks MASKS (from `revival prune`), "
                            "or --concepts WORD [--family F] to prune first")
@@ -181,14 +239,17 @@ def run(args: argparse.Namespace) -> int:
         config = read_run_file(out / RUN_FILE, f"experiment {exp.name}", model, ExperimentConfig)
         claim_run_folder(out, resume=True)
     else:
-        config = _config(args, mini)
+        config = _config(args, mini, model_path, exp.needs_images)
         default_out = Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S")
         out = claim_run_folder(Path(args.out) if args.out else default_out, overwrite=args.overwrite,
                                inputs=[model_path, args.unet, args.masks], markers=[RUN_FILE])
         write_run_file(out / RUN_FILE, f"experiment {exp.name}", config, model)
     study = None
     if given is None:
-        study = Study(load_pipeline(args.model, device=device), out / "stages", config.study)
+        if evaluators is None and exp.needs_images and not mini:
+            evaluators = _sd_evaluators(args, config.family, device)
+        study = Study(load_pipeline(model_path, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle),
+                      out / "stages", config.study, evaluators=evaluators)
     try:
         with tqdm(desc=exp.name, unit="step", dynamic_ncols=True) as bar:
             result = run_experiment(exp.name, study, config, given, progress=tqdm_progress(bar))

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from revival import catalog, validate
-from revival.cli._common import command_line, key_value
+from revival.cli._common import add_device_arg, command_line, key_value
 from revival.outputs import staged_folder
 
 
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=validate.seed, default=0)
     p.add_argument("--param", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                    help="extra defense parameter, repeatable (e.g. decoys=2, gamma=0.5)")
+    add_device_arg(p, "torch device the weights, masks and noise live on: cpu, cuda, cuda:N, mps (default: cuda "
+                   "when available, else cpu)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow a .pt/.ckpt checkpoint (read with torch.load(weights_only=True))")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
@@ -57,8 +59,10 @@ def _obfuscate(args: argparse.Namespace, out: Path, tmp: Path) -> str:
 
     params = dict(args.param)
     check_params(args.method, params, f"--param: defense {args.method!r}")
+    device = validate.resolve_device(args.device)
     t0 = time.time()
     ckpt = load_checkpoint(args.unet, allow_pickle=args.allow_pickle)
+    ckpt.state_dict = {k: v.to(device) for k, v in ckpt.state_dict.items()}
     masks = match_masks(ckpt.state_dict, load_masks(args.masks), source=args.masks)
     check_weights(ckpt, list(masks))
     t1 = time.time()
@@ -68,7 +72,8 @@ def _obfuscate(args: argparse.Namespace, out: Path, tmp: Path) -> str:
     t2 = time.time()
     written = out / save_checkpoint(defended, ckpt, tmp).relative_to(tmp)
     t3 = time.time()
-    config = {"method": args.method, "scope": args.scope, "scale": args.scale, "seed": args.seed, "params": params}
+    config = {"method": args.method, "scope": args.scope, "scale": args.scale, "seed": args.seed, "params": params,
+              "device": device}
     result = base_result(command_line(), config, {"unet": args.unet, "masks": args.masks})
     result["outputs"] = {"checkpoint": str(written)}
     result["pruned"], result["changed"], result["decoys"] = info["pruned"], info["changed"], info["decoys"]

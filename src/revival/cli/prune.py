@@ -1,7 +1,8 @@
 """`revival prune`: ConceptPrune a model and write the unlearned UNet, its masks and result.json.
 
 Output folder layout (written to a temporary sibling, then renamed into place):
-  unet/               diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors),
+  unet/               diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors;
+                      transformer/ for SD3 and Flux),
                       loadable by `revival generate --unet DIR/unet` and `load_checkpoint`
   masks.safetensors   bool mask per pruned parameter (True = pruned); for evaluation only
   result.json         command, config (every hyper-parameter, seeds, prompts), inputs (sha256),
@@ -56,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=validate.number(0), default=None,
                    help="CFG scale, >= 0 (default 7.5 for SD, 4.0 for mini)")
     p.add_argument("--batch-size", type=validate.positive_int, default=16, help="prompts per sampling batch")
+    p.add_argument("--height", type=validate.integer(8, 8192), default=None,
+                   help="collection image height (default: the model's own, e.g. 512 for SD1.5)")
+    p.add_argument("--width", type=validate.integer(8, 8192), default=None, help="collection image width")
     p.set_defaults(func=run)
 
 
@@ -80,36 +84,46 @@ def run(args: argparse.Namespace) -> int:
 def _prune(args: argparse.Namespace, out: Path, tmp: Path, model_path: Path, concepts: list[str]) -> str:
     """ConceptPrune the model and write unet/, masks.safetensors and result.json into `tmp`; the summary line."""
     from revival.checkpoints import atomic_save_safetensors, find_unet_folder
-    from revival.models import load_pipeline
+    from revival.families import denoiser, denoiser_name
+    from revival.models import load_info, load_pipeline
     from revival.results import base_result, write_result
-    from revival.unlearn import concept_prune, read_prompt_pairs
+    from revival.unlearn import concept_prune, hook_layers, read_prompt_pairs
 
     device = validate.resolve_device(args.device)
     prompts = read_prompt_pairs(args.prompts) if args.prompts else None
     unet_folder = find_unet_folder(model_path)
     if unet_folder is None:
-        raise RevivalError(f"{model_path}: no UNet in this pipeline folder (expected unet/config.json and "
-                           "unet/diffusion_pytorch_model.safetensors)")
+        raise RevivalError(f"{model_path}: no UNet or transformer in this pipeline folder (expected unet/ or "
+                           "transformer/ with config.json and diffusion_pytorch_model safetensors weights)")
 
     t0 = time.perf_counter()
-    pipe = load_pipeline(args.model, args.unet, device=device, allow_pickle=args.allow_pickle)
+    pipe = load_pipeline(model_path, args.unet, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle,
+                         safety_checker=args.safety_checker)
+    model = denoiser(pipe)
+    try:
+        hook_layers(model, args.hook)  # one line, before any sampling, when the method does not apply
+    except RevivalError as e:
+        raise RevivalError(f"{model_path}: {e}") from None
     t1 = time.perf_counter()
     result = concept_prune(
         pipe, concepts, family=args.family, skill_ratio=args.skill_ratio, timesteps=args.timesteps,
         select_ratio=args.select_ratio, hook=args.hook, seed=args.seed, num_inference_steps=args.steps,
         guidance_scale=args.guidance, prompts=prompts, batch_size=args.batch_size, progress=True,
+        height=args.height, width=args.width,
     )
     t2 = time.perf_counter()
 
-    pipe.unet.save_pretrained(tmp / "unet", safe_serialization=True)
+    component = denoiser_name(pipe)
+    model.save_pretrained(tmp / component, safe_serialization=True)
     atomic_save_safetensors(result.masks, tmp / "masks.safetensors",
                             metadata={"format": "pt", "content": "ConceptPrune masks, True = pruned"})
     report = base_result(command_line(), {**result.config, "model": str(model_path), "unet": args.unet,
-                                          "device": str(device)},
+                                          "device": str(device), "pipeline": load_info(pipe)},
                          {"unet": args.unet or unet_folder, "text_encoder": model_path / "text_encoder",
                           "prompts": args.prompts})
-    report["outputs"] = {"checkpoint": str(out / "unet"), "masks": str(out / "masks.safetensors"),
-                         "format": "diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors)"}
+    report["outputs"] = {"checkpoint": str(out / component), "masks": str(out / "masks.safetensors"),
+                         "format": f"diffusers {type(model).__name__} folder (config.json + "
+                         "diffusion_pytorch_model.safetensors)"}
     report["per_layer"] = result.per_layer
     report["per_concept"] = result.per_concept
     pruned = sum(v["pruned"] for v in result.per_layer.values())

@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "recall and AUROC to result.json, and with --reference scores sign recovery and restoration "
                    "over the truly pruned positions; the attack itself never reads them")
     p.add_argument("--seed", type=validate.seed, default=0, help="seed of the magnitude sampling (default %(default)s)")
-    add_device_arg(p, "torch device for the completion: cpu, cuda, cuda:N (default: cuda if available)")
+    add_device_arg(p, "torch device of the attack (weights, completion, noise): cpu, cuda, cuda:N, mps "
+                   "(default: cuda when available, else cpu)")
     p.add_argument("--reference", default=None,
                    help="original weights, only to measure sign recovery (and for oracle ablations): `mini` for "
                    "the bundled model's UNet, or a checkpoint path")
@@ -82,7 +83,7 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
     from revival.evaluate.locator_metrics import locator_report
     from revival.results import base_result, write_result
 
-    device = validate.resolve_device(args.device) if args.device else None
+    device = validate.resolve_device(args.device)
     locate_params = dict(args.locate_param)
     validate.check_kwargs(LOCATORS.get(args.locate), locate_params, f"--locate-param: locator {args.locate!r}")
     method_params = dict(args.method_param)
@@ -109,6 +110,9 @@ def _revive(args: argparse.Namespace, out: Path, tmp: Path, ref_path: Path | Non
         ref = load_checkpoint(ref_path, allow_pickle=args.allow_pickle)
         check_weights(ref, [n for n in layers if n in ref.state_dict])
         reference = ref.state_dict
+    ckpt.state_dict = {k: v.to(device) for k, v in ckpt.state_dict.items()}  # the whole attack runs on `device`
+    if reference is not None:
+        reference = {k: v.to(device) for k, v in reference.items()}
     masks = match_masks(ckpt.state_dict, load_masks(args.masks), source=args.masks) if args.masks else None
     bar: list[tqdm] = []  # created once the input is validated, so errors stay one line
 

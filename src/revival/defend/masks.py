@@ -46,7 +46,7 @@ def match_masks(state_dict: dict[str, torch.Tensor], masks: dict[str, torch.Tens
         if tuple(m.shape) != tuple(state_dict[key].shape):
             raise RevivalError(f"{source}: mask {name!r} has shape {tuple(m.shape)} but the checkpoint's "
                                f"weight has {tuple(state_dict[key].shape)}")
-        out[key] = m.bool()
+        out[key] = m.bool().to(state_dict[key].device)  # masks live where the weights do
     if not any(bool(m.any()) for m in out.values()):
         raise RevivalError(f"{source}: every mask is empty (nothing was pruned)")
     return out

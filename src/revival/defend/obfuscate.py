@@ -53,10 +53,10 @@ def survivor_stats(W: Tensor, mask: Tensor, scope: str,
     if scope == "global":
         if global_stats is None:
             raise RevivalError("scope 'global' needs the pooled statistics of all layers (global_stats)")
-        return torch.tensor(global_stats[0]), torch.tensor(global_stats[1])
+        return torch.tensor(global_stats[0], device=W.device), torch.tensor(global_stats[1], device=W.device)
     vals = X[keep]
-    layer_mu = vals.mean() if vals.numel() else torch.tensor(0.0)
-    layer_sd = vals.std() if vals.numel() > 1 else torch.tensor(0.0)
+    layer_mu = vals.mean() if vals.numel() else torch.tensor(0.0, device=W.device)
+    layer_sd = vals.std() if vals.numel() > 1 else torch.tensor(0.0, device=W.device)
     if scope == "layer":
         return layer_mu, layer_sd
     if scope != "row":
@@ -92,18 +92,19 @@ def gaussian(W: Tensor, mask: Tensor, scope: str, scale: float, generator: torch
     if there were no defense. The fill itself carries no concept signal (random signs).
     """
     mu, sd = survivor_stats(W, mask, scope, global_stats)
-    noise = torch.randn(W.shape, generator=generator)
+    noise = torch.randn(W.shape, generator=generator, device=generator.device)
     return torch.where(mask, (mu + scale * sd * noise).to(W.dtype), W)
 
 
 def _sample_top(W: Tensor, banned: Tensor, counts: Tensor, bias: float, dim: int,
                 generator: torch.Generator) -> Tensor:
     """Along `dim`, `counts` positions not `banned`, drawn without replacement with probability ~ |W|^bias."""
-    u = torch.rand(W.shape, generator=generator).clamp(1e-12, 1 - 1e-7)
+    u = torch.rand(W.shape, generator=generator, device=generator.device).clamp(1e-12, 1 - 1e-7)
     keys = bias * W.float().abs().clamp_min(1e-30).log() - (-u.log()).log()  # Gumbel top-k sampling
     keys = keys.masked_fill(banned, -math.inf)
     order = keys.argsort(dim=dim, descending=True)
-    steps = torch.arange(W.shape[dim]).view(-1, 1) if dim == 0 else torch.arange(W.shape[dim]).view(1, -1)
+    steps = torch.arange(W.shape[dim], device=W.device)
+    steps = steps.view(-1, 1) if dim == 0 else steps.view(1, -1)
     rank = torch.empty_like(order).scatter_(dim, order, steps.expand_as(order).contiguous())
     return (rank < counts) & ~banned
 
@@ -127,8 +128,9 @@ def pick_decoys(W: Tensor, mask: Tensor, decoys: float, bias: float, pattern: st
     counts = torch.zeros_like(per_col)
     whole, part = int(decoys), decoys - int(decoys)
     for copy in range(whole + 1):
-        take = per_col if copy < whole else per_col * (torch.rand(per_col.shape, generator=generator) < part)
-        counts += take[torch.argsort(torch.rand(per_col.shape, generator=generator))]
+        take = (per_col if copy < whole
+                else per_col * (torch.rand(per_col.shape, generator=generator, device=generator.device) < part))
+        counts += take[torch.argsort(torch.rand(per_col.shape, generator=generator, device=generator.device))]
     return _sample_top(W, banned, counts.view(1, -1), bias, 0, generator)
 
 
@@ -183,13 +185,13 @@ def neuron_fill(W: Tensor, mask: Tensor, scope: str, scale: float, generator: to
 
 def _resample_residuals(R: Tensor, keep: Tensor, scope: str, generator: torch.Generator) -> Tensor:
     """A matrix of survivors' residuals drawn with replacement (from the same row, or the whole layer)."""
-    sign = torch.randint(0, 2, R.shape, generator=generator).float() * 2 - 1
+    sign = torch.randint(0, 2, R.shape, generator=generator, device=generator.device).float() * 2 - 1
     if scope == "row":
         idx = torch.multinomial(keep.float() + 1e-12 * (~keep.any(1, keepdim=True)), R.shape[1],
                                 replacement=True, generator=generator)
         return R.gather(1, idx) * sign
     pool = R[keep]
-    idx = torch.randint(0, pool.numel(), R.shape, generator=generator)
+    idx = torch.randint(0, pool.numel(), R.shape, generator=generator, device=generator.device)
     return pool[idx] * sign
 
 
@@ -246,7 +248,8 @@ def obfuscate(state_dict: dict[str, Tensor], masks: dict[str, Tensor], method: s
     fn = DEFENSES.get(method)
     check_params(method, params)
     masks = match_masks(state_dict, masks)
-    g = torch.Generator().manual_seed(seed)
+    device = state_dict[next(iter(masks))].device if masks else torch.device("cpu")
+    g = torch.Generator(device=device).manual_seed(seed)  # the noise is drawn where the weights live
     stats = pooled_stats(state_dict, masks) if scope == "global" else None
     out = dict(state_dict)
     per_layer = {}

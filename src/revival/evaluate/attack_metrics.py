@@ -26,8 +26,9 @@ ORACLE_NOTE = "oracle: measured against the true pruning masks and the original 
 
 def restoration(weights: dict[str, Tensor], reference: dict[str, Tensor], masks: dict[str, Tensor]) -> float:
     """<W, W_orig> / <W_orig, W_orig> over the pruned positions: 1 = put back, 0 = erased, < 0 = opposite."""
-    num = sum(float((weights[n].float()[m] * reference[n].float()[m]).sum()) for n, m in masks.items())
-    den = sum(float((reference[n].float()[m] ** 2).sum()) for n, m in masks.items())
+    num = sum(float((weights[n].float().cpu()[m.cpu()] * reference[n].float().cpu()[m.cpu()]).sum())
+              for n, m in masks.items())
+    den = sum(float((reference[n].float().cpu()[m.cpu()] ** 2).sum()) for n, m in masks.items())
     return num / den if den else 0.0
 
 
@@ -42,19 +43,20 @@ def score_attack(revived: dict[str, Tensor], located: dict[str, Tensor], complet
     names = [n for n in located if n in truth]
     per_layer, tot = {}, dict.fromkeys(("pruned", "match", "written", "written_match", "collateral", "hit", "loc"), 0)
     for n in names:
-        m, loc = truth[n].bool(), located[n].bool()
-        ref_sign = reference[n].float().sign()
+        m, loc = truth[n].bool().cpu(), located[n].bool().cpu()  # every figure on the CPU, whatever the device
+        ref_sign = reference[n].float().cpu().sign()
+        rev = revived[n].float().cpu()
         done = completed.get(n)  # a layer the attack found nothing in has no completion
-        match = 0 if done is None else int((m & loc & (done.float().sign() == ref_sign)).sum())
-        written = loc & (revived[n].float() != 0)
+        match = 0 if done is None else int((m & loc & (done.float().cpu().sign() == ref_sign)).sum())
+        written = loc & (rev != 0)
         w_true = written & m
-        w_match = int((w_true & (revived[n].float().sign() == ref_sign)).sum())
+        w_match = int((w_true & (rev.sign() == ref_sign)).sum())
         row = {"pruned": int(m.sum()), "match": match, "written": int(w_true.sum()), "written_match": w_match,
                "collateral": int((written & ~m).sum()), "hit": int((loc & m).sum()), "loc": int(loc.sum())}
         for k, v in row.items():
             tot[k] += v
         per_layer[n] = {"overall": _share(match, row["pruned"]), "retained": _share(w_match, row["written"])}
-    precision, recall = precision_recall(*[torch.cat([x[n].reshape(-1).bool() for n in names])
+    precision, recall = precision_recall(*[torch.cat([x[n].reshape(-1).bool().cpu() for n in names])
                                            for x in (located, truth)])
     return {
         "sign_recovery": {"overall": _share(tot["match"], tot["pruned"]),

@@ -58,19 +58,22 @@ def generate_distributed(
     batch_size: int = 64,
     progress: bool = False,
     state: PartialState | None = None,
+    height: int | None = None,
+    width: int | None = None,
 ) -> np.ndarray:
     """`generate` split across the launched processes; images (N, H, W, 3) uint8 on every process."""
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
     state = state or process_state()
     if state.num_processes == 1:
-        return generate(pipe, prompts, seeds, num_inference_steps, guidance_scale, batch_size, progress)
+        return generate(pipe, prompts, seeds, num_inference_steps, guidance_scale, batch_size, progress,
+                        height=height, width=width)
 
     def run(pairs: list[tuple[str, int]]) -> list[np.ndarray]:
         if not pairs:
             return []
         images = generate(pipe, [p for p, _ in pairs], [s for _, s in pairs], num_inference_steps,
-                          guidance_scale, batch_size, progress and state.is_main_process)
+                          guidance_scale, batch_size, progress and state.is_main_process, height=height, width=width)
         return list(images)
 
     images = distributed_map(run, list(zip(prompts, seeds, strict=True)), state)

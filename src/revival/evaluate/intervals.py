@@ -54,3 +54,26 @@ def versus(interval: tuple[float, float] | list[float], threshold: float) -> str
     if hi < threshold:
         return "below"
     return "inconclusive"
+
+
+def t_quantile(df: int, z: float = Z95) -> float:
+    """Student's t quantile matching normal quantile `z` (Cornish-Fisher expansion; within 1e-3 for df >= 3)."""
+    if df <= 0:
+        return math.inf
+    z3, z5, z7 = z**3, z**5, z**7
+    return (z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df**2)
+            + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df**3))
+
+
+def mean_interval(values) -> dict:
+    """{mean, sd, n, ci95} of a sample (e.g. CLIP scores of images), with Student's t interval."""
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if n == 0:
+        return {"mean": None, "sd": None, "n": 0, "ci95": None}
+    mean = sum(xs) / n
+    if n == 1:
+        return {"mean": mean, "sd": None, "n": 1, "ci95": None}
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "sd": sd, "n": n, "ci95": [round(mean - half, 5), round(mean + half, 5)]}

@@ -56,7 +56,9 @@ def locator_report(weights: dict[str, Tensor], located: dict[str, Tensor], score
         if masks[n].shape != located[n].shape or weights[n].shape != located[n].shape:
             raise RevivalError(f"locator_report: {n}: mask {tuple(masks[n].shape)}, located "
                                f"{tuple(located[n].shape)}, weight {tuple(weights[n].shape)} differ")
-    score = {n: (scores[n] if scores is not None else located[n].float()) for n in names}
+    located = {n: located[n].cpu() for n in names}  # figures on the CPU, whatever device the attack ran on
+    masks = {n: masks[n].cpu() for n in names}
+    score = {n: (scores[n].cpu() if scores is not None else located[n].float()) for n in names}
     per_layer = {n: _metrics(located[n].bool(), score[n], masks[n].bool()) for n in names}
     overall = _metrics(torch.cat([located[n].reshape(-1).bool() for n in names]),
                        torch.cat([score[n].reshape(-1).float() for n in names]),

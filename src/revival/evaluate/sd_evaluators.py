@@ -27,6 +27,7 @@ from torch import nn
 
 from revival.checkpoints import load_checkpoint
 from revival.errors import RevivalError
+from revival.jsonfiles import read_json
 from revival.registry import Registry
 
 # ImageNet-1k indices of the paper's Imagenette-style classes (names as in imagenette.csv).
@@ -131,6 +132,11 @@ class ImageNetClassifier:
         path = _require(path, "torchvision ResNet-50 weights file (e.g. resnet50-11ad3fa6.pth, IMAGENET1K_V2)")
         state = load_checkpoint(path, allow_pickle=allow_pickle).state_dict
         model = ResNet50(num_classes=state["fc.weight"].shape[0] if "fc.weight" in state else 1000)
+        own = model.state_dict()
+        bad = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if bad:
+            raise RevivalError(f"{path}: not a torchvision ResNet-50 state dict ({bad[0]} has shape "
+                               f"{tuple(state[bad[0]].shape)}, ResNet-50's is {tuple(own[bad[0]].shape)})")
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise RevivalError(f"{path}: not a torchvision ResNet-50 state dict ({len(missing)} missing keys, e.g. "
@@ -163,18 +169,29 @@ class ClipScorer:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu", **_) -> ClipScorer:
-        """From a local folder with a transformers CLIPModel and its CLIPProcessor (save_pretrained)."""
+        """From a local folder with a transformers CLIPModel and its CLIPProcessor (save_pretrained), or a Hub id
+        (e.g. openai/clip-vit-base-patch32), fetched by transformers into the user's cache (HF_HUB_OFFLINE
+        honoured)."""
         from transformers import CLIPModel, CLIPProcessor
 
+        from revival.modelfiles import HUB_ID
+
         need = "CLIP model folder (CLIPModel + CLIPProcessor saved with save_pretrained, e.g. clip-vit-base-patch32)"
-        folder = _require(folder, need)
-        if not (folder / "config.json").is_file():
-            raise RevivalError(f"{folder / 'config.json'}: not found; the {need} is needed here")
+        hub = not Path(folder).exists() and bool(HUB_ID.fullmatch(str(folder)))
+        if not hub:
+            folder = _require(folder, need)
+            if not (folder / "config.json").is_file():
+                raise RevivalError(f"{folder / 'config.json'}: not found; the {need} is needed here")
+            kind = read_json(folder / "config.json").get("model_type")
+            if kind != "clip":
+                raise RevivalError(f"{folder / 'config.json'}: model_type {kind!r}, not a CLIP model (the {need} "
+                                   "is needed here)")
         try:
-            model = CLIPModel.from_pretrained(folder, local_files_only=True)
-            processor = CLIPProcessor.from_pretrained(folder, local_files_only=True)
-        except (OSError, ValueError) as e:
-            raise RevivalError(f"{folder}: not a complete {need}: {str(e).splitlines()[0]}") from None
+            model = CLIPModel.from_pretrained(folder, local_files_only=not hub)
+            processor = CLIPProcessor.from_pretrained(folder, local_files_only=not hub)
+        except Exception as e:  # noqa: BLE001 - a missing, partial or unfetchable model is one line for the user
+            first = (str(e).strip() or type(e).__name__).splitlines()[0]
+            raise RevivalError(f"{folder}: not a complete {need}: {first}") from None
         return cls(model, processor, device)
 
     @torch.no_grad()

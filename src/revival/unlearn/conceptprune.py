@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from revival.checkpoints import LAYER_PRESETS, module_name, select_layers
+from revival.checkpoints import LAYER_PRESETS, module_name
 from revival.errors import RevivalError
+from revival.families import denoiser, family_of, ffn_weights, sampling
 from revival.unlearn.hooks import collect_norms
 from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, world_of
 from revival.unlearn.wanda import union_over_steps, wanda_mask
 
-# Sampling used for activation collection, per prompt world: (num_inference_steps, guidance_scale).
+# Sampling used for activation collection, per prompt world: (num_inference_steps, guidance_scale); the paper's
+# SD1.5 setting for SD 1.x/2.x, the published defaults (`revival.families`) for the other families.
 SAMPLING_DEFAULTS = {"sd": (50, 7.5), "mini": (25, 4.0)}
 
 
@@ -36,17 +38,9 @@ class PruneResult:
 
 
 def hook_layers(unet: torch.nn.Module, hook: str = "ffn2") -> list[str]:
-    """Parameter names of the 2-D weights ConceptPrune hooks (a LAYER_PRESETS name)."""
-    if hook not in LAYER_PRESETS:
-        raise RevivalError(f"unknown hook {hook!r}; known: {', '.join(LAYER_PRESETS)}")
-    state = dict(unet.named_parameters())
-    try:
-        return select_layers(state, hook).names
-    except RevivalError:
-        raise RevivalError(
-            f"the UNet has no {hook} layers ({LAYER_PRESETS[hook]}): ConceptPrune needs transformer "
-            "blocks with feed-forward / cross-attention layers"
-        ) from None
+    """Parameter names of the 2-D weights ConceptPrune hooks in a UNet or transformer (a LAYER_PRESETS name):
+    feed-forward nets found by module (`revival.families.ffn_weights`); one line when there are none."""
+    return ffn_weights(unet, hook)
 
 
 def layer_stats(masks: dict[str, torch.Tensor]) -> dict[str, dict]:
@@ -104,22 +98,31 @@ def concept_prune(
     batch_size: int = 16,
     apply: bool = True,
     progress: bool = False,
+    height: int | None = None,
+    width: int | None = None,
 ) -> PruneResult:
     """Erase `concepts` from `pipe.unet` (in place when `apply`); masks are the union over concepts.
 
     Prompts come from `family` for each concept word (fillers by pipeline: the mini world for the
     mini model, the paper's lists otherwise), or from `prompts` (then `concepts` is one label).
-    Sampling defaults: 50 steps, guidance 7.5 for Stable Diffusion; 25 steps, 4.0 for the mini model.
-    Only the first `timesteps` denoising steps are run.
+    Sampling defaults: 50 steps, guidance 7.5 for Stable Diffusion 1.x/2.x; 25 steps, 4.0 for the mini
+    model; the family's published defaults for SDXL, SD3 and Flux (`revival.families`), at the
+    pipeline's default size unless `height`/`width` are given. Only the first `timesteps` denoising
+    steps are run. The denoiser (UNet or transformer) is pruned in place when `apply`.
     """
     t_start = time.perf_counter()
     concepts = [concepts] if isinstance(concepts, str) else list(concepts)
     if not concepts:
         raise RevivalError("no concept given")
     world_name = world_of(pipe)
-    steps_default, guidance_default = SAMPLING_DEFAULTS[world_name]
+    fam = family_of(pipe)
+    steps_default, guidance_default = SAMPLING_DEFAULTS["mini" if fam == "mini" else "sd"]
+    if fam not in ("mini", "sd1", "sd2"):
+        base = sampling(pipe)
+        steps_default, guidance_default = base.steps, base.guidance
     num_inference_steps = num_inference_steps or steps_default
     guidance_scale = guidance_default if guidance_scale is None else guidance_scale
+    plan = sampling(pipe, num_inference_steps, guidance_scale, batch_size, height, width)
     _check_ratios(skill_ratio, timesteps, select_ratio, num_inference_steps)
     if prompts is not None and len(concepts) != 1:
         raise RevivalError(f"custom prompt pairs describe one concept, got {len(concepts)} concept labels")
@@ -127,13 +130,16 @@ def concept_prune(
     if world_name == "mini":
         for p in pairs.values():
             check_vocabulary(pipe.tokenizer, p)
-    names = hook_layers(pipe.unet, hook)
-    weights = {n: p.detach() for n, p in pipe.unet.named_parameters() if n in set(names)}
+    model = denoiser(pipe)
+    names = hook_layers(model, hook)
+    weights = {n: p.detach() for n, p in model.named_parameters() if n in set(names)}
     modules = [module_name(n) for n in names]
+
+    size = {"height": plan.height, "width": plan.width} if plan.height else {}
 
     def norms(prompt_list: tuple[str, ...]) -> dict[str, torch.Tensor]:
         got, _ = collect_norms(pipe, prompt_list, modules, timesteps, num_inference_steps, guidance_scale,
-                               seed, batch_size, progress)
+                               seed, batch_size, progress, **size)
         return {n: got[module_name(n)] for n in names}
 
     t_collect = t_score = 0.0
@@ -155,13 +161,15 @@ def concept_prune(
         per_concept[concept] = {"pruned": sum(int(m.sum()) for m in concept_masks.values())}
     t3 = time.perf_counter()
     if apply:
-        apply_masks(pipe.unet, masks)
+        apply_masks(model, masks)
     t4 = time.perf_counter()
     config = {
         "concepts": concepts, "family": family if prompts is None else "custom", "world": world_name,
         "skill_ratio": skill_ratio, "timesteps": timesteps, "select_ratio": select_ratio, "hook": hook,
         "layers": LAYER_PRESETS[hook], "seed": seed, "num_inference_steps": num_inference_steps,
-        "guidance_scale": guidance_scale, "scheduler": "DDIM", "images_per_prompt": 1,
+        "guidance_scale": guidance_scale, "images_per_prompt": 1, "model_family": fam,
+        "scheduler": type(pipe.scheduler).__name__ if fam in ("sd3", "flux") else "DDIM",
+        "height": plan.height, "width": plan.width, "dtype": str(model.dtype).removeprefix("torch."),
         "batch_size": batch_size, "sampling_stopped_after_steps": timesteps,
         "prompts": {c: p.as_dict() for c, p in pairs.items()},
     }

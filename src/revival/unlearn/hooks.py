@@ -16,6 +16,7 @@ import torch
 from diffusers import DDIMScheduler
 from tqdm.auto import tqdm
 
+from revival.families import denoiser, is_flow_matching
 from revival.unlearn.wanda import normalised_sq_colsum
 
 
@@ -73,9 +74,10 @@ class NormCollector:
 
 @contextmanager
 def ddim_scheduler(pipe):
-    """Temporarily give `pipe` a DDIM scheduler built from its own scheduler config."""
+    """Temporarily give `pipe` a DDIM scheduler built from its own scheduler config (flow-matching
+    pipelines, SD3 and Flux, keep their own scheduler: DDIM does not sample them)."""
     original = pipe.scheduler
-    if not isinstance(original, DDIMScheduler):
+    if not isinstance(original, DDIMScheduler) and not is_flow_matching(pipe):
         pipe.scheduler = DDIMScheduler.from_config(original.config)
     try:
         yield
@@ -93,15 +95,18 @@ def collect_norms(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = False,
+    **call_kwargs,
 ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Column norms (T, in_features) per module over all prompts, and token rows seen per module.
 
     One image per prompt, DDIM with classifier-free guidance; every prompt starts from the same
-    noise (a CPU generator seeded with `seed`), so base and target prompts are paired.
+    noise (a CPU generator seeded with `seed`, as diffusers recommends for results that do not depend
+    on the device), so base and target prompts are paired. `call_kwargs` (e.g. height, width) go to the
+    pipeline call. The denoiser is the pipeline's UNet or transformer.
     """
     if timesteps > num_inference_steps:
         raise ValueError(f"timesteps ({timesteps}) exceeds num_inference_steps ({num_inference_steps})")
-    with ddim_scheduler(pipe), NormCollector(pipe.unet, module_names, timesteps) as col:
+    with ddim_scheduler(pipe), NormCollector(denoiser(pipe), module_names, timesteps) as col:
         starts = range(0, len(prompts), batch_size)
         for i in tqdm(starts, disable=not progress, desc="collect", unit="batch", leave=False):
             batch = list(prompts[i : i + batch_size])
@@ -109,7 +114,7 @@ def collect_norms(
             gens = [torch.Generator("cpu").manual_seed(seed) for _ in batch]
             try:
                 pipe(prompt=batch, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                     generator=gens, output_type="np")
+                     generator=gens, output_type="np", **call_kwargs)
             except StopSampling:
                 pass
             if col.step < timesteps:
