@@ -138,7 +138,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False,
+                                                   torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
     quality = {fam: scorer.accuracy(fam, world.OBJECTS if fam == "object" else world.STYLES if fam == "style"

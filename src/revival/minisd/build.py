@@ -75,11 +75,11 @@ def latents_stage(workdir: Path, vae, te) -> tuple[torch.Tensor, torch.Tensor, t
     return d["latents"], d["context"], d["empty"]
 
 
-def unet_stage(workdir: Path, cfg: UNetTrainConfig, log=print):
+def unet_stage(workdir: Path, cfg: UNetTrainConfig, log=print, init: Path | None = None):
     """Train one UNet variant on the cached latents and export the whole pipeline."""
     vae, te = vae_stage(workdir, log), text_stage(workdir, log)
     latents, context, empty = latents_stage(workdir, vae, te)
-    unet, record = train_unet(latents, context, empty, cfg, workdir, log)
+    unet, record = train_unet(latents, context, empty, cfg, workdir, log, init=init)
     pipe = assemble(vae, te, unet)
     out = workdir / f"pipeline-{cfg.variant}-{cfg.steps}"
     pipe.save_pretrained(out, safe_serialization=True)
@@ -100,11 +100,14 @@ def evaluator_stage(workdir: Path, log=print):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("stage", choices=["evaluator", "vae", "text", "unet"])
+    ap.add_argument("stage", choices=["evaluator", "vae", "text", "unet", "warmstart"],
+                    help="warmstart: write the UNet checkpoint's EMA weights and step to --out (fp16, no optimizer)")
     ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "revival-minisd")
     ap.add_argument("--variant", default="base")
     ap.add_argument("--steps", type=int, default=UNetTrainConfig.steps)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", type=Path, default=None, help="unet: start from a warm start when no checkpoint exists")
+    ap.add_argument("--out", type=Path, default=None, help="warmstart: the safetensors file to write")
     ap.add_argument("--autocast", choices=["auto", "bf16", "fp32"], default="auto",
                     help="UNet training precision; auto: bf16 where the hardware runs it natively")
     args = ap.parse_args()
@@ -117,11 +120,18 @@ def main() -> None:
         vae_stage(args.workdir, log)
     elif args.stage == "text":
         text_stage(args.workdir, log)
+    elif args.stage == "warmstart":
+        from revival.minisd.training import export_warm_start
+        from revival.minisd.unet import build_unet
+
+        step = export_warm_start(args.workdir, f"unet-{args.variant}", {"unet": build_unet(args.variant)}, args.out)
+        log(f"wrote {args.out} (step {step})")
     else:
         from revival.evaluate.generate import resolve_autocast
 
         bf16 = resolve_autocast(args.autocast) is not None
-        unet_stage(args.workdir, UNetTrainConfig(variant=args.variant, steps=args.steps, autocast=bf16), log)
+        unet_stage(args.workdir, UNetTrainConfig(variant=args.variant, steps=args.steps, autocast=bf16), log,
+                   init=args.init)
     log("done")
 
 

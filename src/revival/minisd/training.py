@@ -34,11 +34,14 @@ def train_loop(
     config: dict | None = None,
     log: Callable[[str], None] = print,
     autocast: bool = False,
+    init: Path | None = None,
 ) -> dict:
     """Train `modules` on `loss_fn(step)` with AdamW and cosine decay; resumable from `workdir/name.pt`.
 
     The batch of step s is a function of s alone, so a resumed run sees the batches an
     uninterrupted run would. With `ema_decay`, the EMA weights replace the live ones at the end.
+    `init`: a warm start written by `export_warm_start` (EMA weights and their step), used when there is
+    no checkpoint; the optimizer starts afresh with a new warm-up.
     Returns the run's record (steps, seconds, losses by hundred steps), also written as JSON.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +58,11 @@ def train_loop(
         ema = state["ema"]
         step, elapsed, losses = state["step"], state["elapsed"], state["losses"]
         log(f"{name}: resumed at step {step}")
+    elif init is not None:
+        step = _load_warm_start(init, modules)
+        ema = [p.detach().clone() for p in params] if ema_decay else None
+        log(f"{name}: warm start from {init} at step {step}")
+    start = step
     for m in modules.values():
         m.train()
     t0 = time.time() - elapsed
@@ -67,7 +75,7 @@ def train_loop(
     while step < steps:
         frac = step / max(1, steps)
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(frac * math.pi))
+            g["lr"] = lr * min(1.0, (step - start + 1) / warmup) * (0.55 + 0.45 * math.cos(frac * math.pi))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             loss = loss_fn(step)
         opt.zero_grad(set_to_none=True)
@@ -93,7 +101,8 @@ def train_loop(
                 p.copy_(e)
     for m in modules.values():
         m.eval()
-    record = {"component": name, "steps": steps, "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
+    record = {"component": name, "steps": steps, "warm_start": None if init is None else str(init),
+              "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
               "weight_decay": weight_decay, "autocast_bf16": autocast, "wall_s": round(time.time() - t0, 1),
               "threads": torch.get_num_threads(), "torch": torch.__version__,
               "loss_per_100": [round(sum(losses[i:i + 100]) / len(losses[i:i + 100]), 5)
@@ -101,3 +110,33 @@ def train_loop(
               "config": config or {}}
     (workdir / f"{name}.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def export_warm_start(workdir: Path, name: str, modules: dict[str, nn.Module], out: Path) -> int:
+    """Write checkpoint `workdir/name.pt` as fp16 safetensors, EMA weights in place of the trained ones, with its
+    step: small enough to carry between machines, unlike the optimizer state. `modules`: freshly built ones of the
+    same architecture (they name the EMA list's entries). Returns the step."""
+    from safetensors.torch import save_file
+
+    state = torch.load(workdir / f"{name}.pt", weights_only=True)
+    tensors = {f"{k}.{p}": v for k, sd in state["modules"].items() for p, v in sd.items()}
+    trained = [f"{k}.{n}" for k, m in modules.items() for n, p in m.named_parameters() if p.requires_grad]
+    if state["ema"]:
+        tensors.update(zip(trained, state["ema"], strict=True))
+    tensors = {k: v.to(torch.float16).contiguous() if v.is_floating_point() else v for k, v in tensors.items()}
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata={"step": str(state["step"])})
+    os.replace(tmp, out)
+    return int(state["step"])
+
+
+def _load_warm_start(path: Path, modules: dict[str, nn.Module]) -> int:
+    """Load a warm start into `modules` (in their dtype); returns its step."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        step = int(f.metadata()["step"])
+        for k, m in modules.items():
+            own = m.state_dict()
+            m.load_state_dict({p: f.get_tensor(f"{k}.{p}").to(v.dtype) for p, v in own.items()})
+    return step

@@ -79,8 +79,9 @@ class UNetTrainConfig:
 
 
 def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor, cfg: UNetTrainConfig,
-               workdir: Path, log=print) -> tuple[UNet2DConditionModel, dict]:
-    """Train on cached latents (N, 4, 16, 16) and frozen text states per image (N, L, D); resumable."""
+               workdir: Path, log=print, init: Path | None = None) -> tuple[UNet2DConditionModel, dict]:
+    """Train on cached latents (N, 4, 16, 16) and frozen text states per image (N, L, D); resumable, or warm-started
+    from `init` (see `training.export_warm_start`)."""
     from revival.minisd.training import train_loop
 
     unet = build_unet(cfg.variant, cfg.seed)
@@ -99,5 +100,5 @@ def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor
     name = f"unet-{cfg.variant}"
     record = train_loop(name, workdir, {"unet": unet}, loss_fn, cfg.steps, cfg.lr, warmup=200,
                         ema_decay=cfg.ema_decay, config={**asdict(cfg), "unet": unet_config(cfg.variant)}, log=log,
-                        autocast=cfg.autocast)
+                        autocast=cfg.autocast, init=init)
     return unet, record
