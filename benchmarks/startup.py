@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 THRESHOLD_S = 1.5
-COMMANDS = ["demo", "evaluate", "experiment", "generate", "obfuscate", "prune", "revive", "train-evaluator",
-            "train-mini"]
+COMMANDS = ["demo", "evaluate", "experiment", "generate", "obfuscate", "prune", "reproduce", "revive",
+            "train-evaluator", "train-mini"]
 # Argument errors every version refuses (old ones only after importing torch, diffusers and transformers).
 ERRORS = [
     ["prune"],
