@@ -162,6 +162,12 @@ def defense_tradeoff_figure(points: Sequence[Mapping],
         marker = "*" if d == "none" else "o"
         ax.plot(xs, ys, marker=marker, ms=10 if d == "none" else 6, ls="-" if len(pts) > 1 else "",
                 color=cmap(i % 10), label=d)
+        spans = [(x, y, p["revival_share"]["ci95"]) for p, x, y in zip(pts, xs, ys, strict=True)
+                 if (p.get("revival_share") or {}).get("ci95")]
+        if spans:  # the 95% interval of each revival share
+            ax.errorbar([x for x, _, _ in spans], [y for _, y, _ in spans],
+                        yerr=[[y - lo for _, y, (lo, _) in spans], [hi - y for _, y, (_, hi) in spans]],
+                        fmt="none", ecolor=cmap(i % 10), alpha=0.5, capsize=3)
         for p, x, y in zip(pts, xs, ys, strict=True):
             if p.get("scale") is not None:
                 ax.annotate(f"{p['scale']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -170,7 +176,7 @@ def defense_tradeoff_figure(points: Sequence[Mapping],
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(ticker.PercentFormatter(1.0))
     ax.set_xlabel("preserved accuracy (other concepts, defended model)")
-    ax.set_ylabel("revival success (erased concept, adaptive attack)")
+    ax.set_ylabel("revival success (erased concept, adaptive attack)\nbars: 95% interval")
     ax.text(1.0, 0.02, "better defense \u2192 lower right", ha="right", fontsize=7, color="grey",
             transform=ax.transAxes)
     ax.grid(alpha=0.3)
