@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from revival.attack import revive
-from revival.attack.selection import choose, holdout_sign_score
+from revival.attack.selection import choose, holdout_sign_score, zero_share
 from revival.evaluate.attack_metrics import score_attack
 from revival.evaluate.intervals import difference, share, wilson
+from revival.experiments.context import attacker_choice
 from revival.findings import combine, gain
 
 
@@ -82,3 +83,14 @@ def test_the_attackers_choice_uses_only_published_weights_and_prefers_the_true_h
     best, scores = choose(published, {"true": masks, "random": {name: rnd}})
     assert best == "true" and scores["true"] > scores["random"]
     assert holdout_sign_score(published, masks) == scores["true"]  # deterministic under its seed
+
+
+def test_attacker_takes_exact_zeros_in_plain_sight_and_otherwise_the_best_holdout_score():
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(64, 256, generator=g)
+    pruned = W.masked_fill(torch.rand(W.shape, generator=g) < 0.02, 0.0)
+    filled = W.clone()  # a defense that leaves no exact zero
+    assert zero_share({"w": W}) == 0.0 and 0.015 < zero_share({"w": pruned}) < 0.025
+    trials = {"zeros": {"holdout_score": 0.55}, "residual@0.02": {"holdout_score": 0.74}}
+    assert attacker_choice(trials, {"w": pruned}) == "zeros"  # the outlier locator's higher score does not win
+    assert attacker_choice(trials, {"w": filled}) == "residual@0.02"

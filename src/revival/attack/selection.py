@@ -1,6 +1,10 @@
 """The adaptive attacker's choice among its locators, from the published weights alone (no masks, no truth).
 
-For each candidate located set, a random share of the entries it leaves observed is hidden as
+First: trained float weights hold essentially no exact zeros, so a layer set with more than
+`EXPOSED_ZERO_SHARE` of them shows its pruned positions, and the attacker takes them (the paper's
+plain attack). The held-out score below cannot see that: a locator that removes outliers leaves a
+matrix that is easier to complete, so it scores higher without finding a single hole.
+Otherwise, for each candidate located set, a random share of the entries it leaves observed is hidden as
 well; the matrices are completed, and the candidate scores the share of hidden entries among the
 most confident `top_ratio` of them whose completed sign equals the published one. A locator that
 leaves the defender's fills among the observed entries corrupts the low-rank structure the
@@ -16,6 +20,14 @@ from torch import Tensor
 
 from revival.attack.complete import COMPLETERS
 from revival.attack.signs import retain_top
+
+EXPOSED_ZERO_SHARE = 1e-3
+
+
+def zero_share(weights: dict[str, Tensor]) -> float:
+    """Share of exactly-zero entries over the attacked layers of the published weights."""
+    total = sum(W.numel() for W in weights.values())
+    return sum(int((W == 0).sum()) for W in weights.values()) / total if total else 0.0
 
 
 def holdout_sign_score(weights: dict[str, Tensor], located: dict[str, Tensor], method: str = "softimpute",

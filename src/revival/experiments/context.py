@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from revival.attack import LOCATORS
+from revival.attack.selection import EXPOSED_ZERO_SHARE, zero_share
 from revival.experiments.config import ExperimentConfig
 from revival.experiments.progress import StepClock
 from revival.findings import pct
 from revival.stages import Attacked, Defended, Revived, Stage, Unlearned
 from revival.study import Study, family_of
 
-ATTACKER_RULE = ("the attacker's choice, from the published weights alone: the locator and budget whose completion "
+ATTACKER_RULE = ("the attacker's choice, from the published weights alone: the exact zeros when the attacked layers "
+                 "hold more than 0.1% of them (positions in plain sight), else the locator and budget whose completion "
                  "best predicts the signs of held-out surviving entries (revival.attack.selection)")
 ORACLE_RULE = ("ORACLE upper bound: the locator and budget with the highest restoration of the truly pruned weights "
                "(reads the true masks and the original weights; no real attacker can choose this way)")
@@ -80,6 +82,13 @@ def choose(trials: dict[str, dict], metric: str) -> str:
     return max(trials, key=lambda k: -math.inf if trials[k].get(metric) is None else float(trials[k][metric]))
 
 
+def attacker_choice(trials: dict[str, dict], published: dict) -> str:
+    """The attacker's pick (ATTACKER_RULE): the exact zeros when in plain sight, else the best held-out score."""
+    if "zeros" in trials and zero_share(published) > EXPOSED_ZERO_SHARE:
+        return "zeros"
+    return choose(trials, "holdout_score")
+
+
 def describe(label: str, m: dict) -> str:
     """One trial's figures for a findings text."""
     def f(x, spec):
@@ -112,7 +121,7 @@ def adaptive_round(ctx: Context, unlearned: Unlearned, defense: str, scale: floa
             with ctx.clock.step(f"{concept}: {defense} {scale:g}, attack with {label}", "defend + adaptive attacks"):
                 attacks[label] = study.attack(defended, unlearned, loc, b)
     trials = {k: a.info["metrics"] for k, a in attacks.items()}
-    attacker, oracle = choose(trials, "holdout_score"), choose(trials, "restoration")
+    attacker, oracle = attacker_choice(trials, defended.layers), choose(trials, "restoration")
     reason = (f"attacker: {describe(attacker, trials[attacker])}, by {ATTACKER_RULE}; oracle: "
               f"{describe(oracle, trials[oracle])}, the {ORACLE_RULE}")
     return AdaptiveRound(defended, attacks, trials, attacker, oracle, reason)
