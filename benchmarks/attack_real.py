@@ -31,8 +31,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import real_sources as rs  # noqa: E402
+from attack_speed import parse_spec  # noqa: E402
 
-from revival.attack import COMPLETERS, DEFAULT_METHOD, revive  # noqa: E402
+from revival.attack import DEFAULT_METHOD, revive  # noqa: E402
 from revival.checkpoints import atomic_write_json  # noqa: E402
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack  # noqa: E402
 
@@ -41,20 +42,6 @@ DEFAULT_METHODS = ("paper|softimpute|softimpute:mnar=false|softimpute:holdout=ra
 PER_CASE_COLUMNS = ["overall", "retained", "seconds", "lambda", "rank", "iterations", "converged"]
 NOT_AVAILABLE = {"mini:minisd": "the next bundled model (src/revival/minisd) is still being trained elsewhere; "
                                 "add it with --mini-model minisd=PATH --sources ...,mini:minisd once it exists"}
-
-
-def parse_spec(spec: str) -> tuple[str, dict]:
-    """`name` or `name:key=value,...` -> (name, params); values parsed as JSON when possible."""
-    name, _, rest = spec.partition(":")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    COMPLETERS.get(name)
-    return name, params
 
 
 def attack_case(case: rs.Case, name: str, params: dict) -> dict:
