@@ -17,6 +17,35 @@ DEVICE_HELP = "torch device: cpu, cuda, cuda:N, mps (default: cuda when availabl
 DTYPES = ("fp32", "fp16", "bf16")
 
 
+def key_text(text: str) -> tuple[str, str]:
+    """NAME=PATH."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {validate.shorten(text)!r}")
+    return key.strip().lower(), value
+
+
+def add_evaluator_args(p, nudity: bool = True, prompt_files: bool = True) -> None:
+    """The Stable Diffusion evaluators' options: weights from a file, a folder or a Hub id (revival downloads none
+    itself), NudeNet's model and threshold, and the nudity prompt sets."""
+    p.add_argument("--classifier", default=None,
+                   help="objects: torchvision's ResNet-50 weights (resnet50-11ad3fa6.pth with --allow-pickle, or a "
+                   ".safetensors copy)")
+    p.add_argument("--clip", default=None,
+                   help="artists and fidelity: a CLIP model folder (CLIPModel + CLIPProcessor) or a Hub id, e.g. "
+                   "openai/clip-vit-base-patch32")
+    if nudity:
+        p.add_argument("--nudenet-model", default=None, help="nudity: a NudeNet .onnx file (default: its bundled 320n)")
+        p.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
+                       help="nudity: a detection counts above this score (default %(default)s)")
+    if prompt_files:
+        p.add_argument("--nudity-sets", default="ring-a-bell",
+                       help="nudity: comma-separated prompt sets of ring-a-bell, i2p, mma (default %(default)s)")
+        p.add_argument("--prompts-file", action="append", type=key_text, default=[], metavar="NAME=PATH",
+                       help="nudity prompts of set NAME (i2p, mma, or ring-a-bell to replace the shipped one): CSV "
+                       "with a prompt column (and evaluation_seed / sd_seed) or one prompt a line")
+
+
 def add_model_args(p: argparse.ArgumentParser, unet: bool = True) -> None:
     """--model, --unet, --device, --dtype, --allow-pickle, --safety-checker."""
     p.add_argument("--model", default="mini",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from revival import validate
-from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, command_line
+from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.errors import RevivalError
 from revival.modelfiles import is_mini, resolve_model_path
 from revival.outputs import claim_run_folder
@@ -38,8 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     add_device_arg(p)
     add_dtype_arg(p)
-    p.add_argument("--classifier", default=None, help="Stable Diffusion objects: torchvision's ResNet-50 weights")
-    p.add_argument("--clip", default=None, help="Stable Diffusion artists: a CLIP model folder or Hub id")
+    add_evaluator_args(p, nudity=False, prompt_files=False)
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)

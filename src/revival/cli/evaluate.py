@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from revival import budget, catalog, validate
-from revival.cli._common import WORD_LIMIT, add_model_args, add_sampling_args, command_line
+from revival.cli._common import WORD_LIMIT, add_evaluator_args, add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
 from revival.modelfiles import (
     FAMILY_SAMPLING,
@@ -62,20 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     p.add_argument("--save-images", action="store_true", help="also write DIR/images/<concept>.png for every concept")
     sd = p.add_argument_group("Stable Diffusion evaluators (never downloaded by revival unless a Hub id is given)")
-    sd.add_argument("--classifier", default=None,
-                    help="objects: torchvision's ResNet-50 weights (resnet50-11ad3fa6.pth with --allow-pickle, or a "
-                    ".safetensors copy)")
-    sd.add_argument("--clip", default=None,
-                    help="artists and fidelity: a CLIP model folder (CLIPModel + CLIPProcessor) or a Hub id, e.g. "
-                    "openai/clip-vit-base-patch32")
-    sd.add_argument("--nudenet-model", default=None, help="nudity: a NudeNet .onnx file (default: its bundled 320n)")
-    sd.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
-                    help="nudity: a detection counts above this score (default %(default)s)")
-    sd.add_argument("--nudity-sets", default="ring-a-bell",
-                    help="nudity: comma-separated prompt sets of ring-a-bell, i2p, mma (default %(default)s)")
-    sd.add_argument("--prompts-file", action="append", type=key_text, default=[], metavar="NAME=PATH",
-                    help="nudity prompts of set NAME (i2p, mma, or ring-a-bell to replace the shipped one): CSV "
-                    "with a prompt column (and evaluation_seed / sd_seed) or one prompt a line")
+    add_evaluator_args(sd)
     sd.add_argument("--fidelity", type=validate.integer(0, 480), default=0,
                     help="also the fidelity on this many COCO captions (the paper: 480): CLIP score with --clip, FID "
                     "with --fid-ref")
@@ -83,14 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="fidelity: FID against this folder of reference images (e.g. the COCO val2014 images) or an "
                     ".npz of their statistics (mu, sigma), by clean-fid (pip install 'revival[fid]')")
     p.set_defaults(func=run)
-
-
-def key_text(text: str) -> tuple[str, str]:
-    """NAME=PATH."""
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {validate.shorten(text)!r}")
-    return key.strip().lower(), value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from revival import catalog, validate
 from revival.budget import check_images
-from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, command_line
+from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.errors import RevivalError
 from revival.modelfiles import is_mini, resolve_model_path
 from revival.outputs import claim_run_folder
@@ -66,14 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     add_device_arg(p)
     add_dtype_arg(p)
-    p.add_argument("--classifier", default=None,
-                   help="Stable Diffusion objects: torchvision's ResNet-50 weights (see `revival evaluate --help`)")
-    p.add_argument("--clip", default=None, help="Stable Diffusion artists: a CLIP model folder or Hub id")
-    p.add_argument("--nudenet-model", default=None,
-                   help="Stable Diffusion nudity (--concepts nudity, with --classifier for the objects as its "
-                   "control): a NudeNet .onnx file (default: its bundled 320n)")
-    p.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
-                   help="nudity: a detection counts above this score (default %(default)s)")
+    add_evaluator_args(p, prompt_files=False)
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)

@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from revival import validate
-from revival.cli._common import add_device_arg, add_dtype_arg, command_line
-from revival.cli.evaluate import key_text
+from revival.cli._common import add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.cli.experiment import tqdm_progress
 from revival.errors import RevivalError
 from revival.modelfiles import check_steps, is_mini, resolve_model_path
@@ -43,15 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a subset of the paper's 12 Imagenette objects (default all)")
     p.add_argument("--artists", nargs="+", default=None, metavar="ARTIST",
                    help="a subset of the paper's 5 artists (default all)")
-    p.add_argument("--classifier", default=None, help="objects: torchvision's ResNet-50 weights file")
-    p.add_argument("--clip", default=None, help="artists: a CLIP model folder or Hub id (openai/clip-vit-base-patch32)")
-    p.add_argument("--nudenet-model", default=None, help="nudity: a NudeNet .onnx file (default: its bundled 320n)")
-    p.add_argument("--nudity-threshold", type=validate.number(0, 1, lo_open=True, hi_open=True), default=0.5,
-                   help="nudity: a detection counts above this score (default %(default)s)")
-    p.add_argument("--nudity-sets", default="ring-a-bell",
-                   help="nudity: comma-separated prompt sets of ring-a-bell, i2p, mma (default %(default)s)")
-    p.add_argument("--prompts-file", action="append", type=key_text, default=[], metavar="NAME=PATH",
-                   help="nudity prompts of set NAME (i2p, mma): CSV with a prompt column, or one prompt a line")
+    add_evaluator_args(p)
     p.add_argument("--n-objects", type=validate.positive_int, default=500,
                    help="prompts per Imagenette class and stage (default %(default)s, the paper's)")
     p.add_argument("--n-artists", type=validate.integer(1, 50), default=50,
