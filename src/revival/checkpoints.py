@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import hashlib
-import os
 import pickle
 import re
 import warnings
@@ -27,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from revival.catalog import LAYER_PRESETS
 from revival.errors import RevivalError
 from revival.jsonfiles import dumps_strict, read_json
-from revival.outputs import apply_umask, finish_file, interrupts_deferred, remove, unique_sibling
+from revival.outputs import apply_umask, finish_file, publish, remove, unique_sibling
 
 PICKLE_SUFFIXES = (".pt", ".ckpt", ".bin", ".pth")
 UNET_WEIGHT_NAMES = (
@@ -172,12 +171,7 @@ def save_unet_folder(state_dict: dict[str, torch.Tensor], config: dict, target: 
                   str(tmp / UNET_WEIGHT_NAMES[0]), metadata={"format": "pt"})
         (tmp / "config.json").write_text(dumps_strict(config, target / "config.json"))
         apply_umask(tmp)
-        with interrupts_deferred():
-            old = unique_sibling(target, "old")
-            if target.exists():
-                os.replace(target, old)
-            os.replace(tmp, target)
-            remove(old)
+        publish(tmp, target)
     finally:
         remove(tmp)
     return target

@@ -213,7 +213,7 @@ def release_lock(lock: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-def _publish(tmp: Path, out: Path) -> None:
+def publish(tmp: Path, out: Path) -> None:
     """Rename `tmp` to `out`; an existing `out` is moved aside first and deleted once `tmp` is in place."""
     with interrupts_deferred():
         if not (out.exists() or out.is_symlink()):
@@ -250,7 +250,7 @@ def staged_folder(out: str | Path, *, overwrite: bool = False,
         yield tmp
         check_output(out, overwrite=overwrite, inputs=inputs)  # nothing changed under us while working
         apply_umask(tmp)
-        _publish(tmp, out)
+        publish(tmp, out)
     except BaseException:
         with interrupts_deferred():
             remove(tmp)

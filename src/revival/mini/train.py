@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,7 +15,7 @@ from revival.jsonfiles import dumps_strict
 from revival.mini import world
 from revival.mini.model import build_pipeline
 from revival.mini.pipeline import MiniPipeline
-from revival.outputs import apply_umask, finish_file, interrupts_deferred, remove, unique_sibling
+from revival.outputs import apply_umask, finish_file, publish, remove, unique_sibling
 
 
 @dataclass
@@ -50,7 +49,6 @@ def export_pipeline(pipe: MiniPipeline, out: Path, fp16: bool = True, info: dict
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = unique_sibling(out, "tmp")
-    old = unique_sibling(out, "old")
     try:
         p = copy.deepcopy(pipe)
         if fp16:
@@ -60,11 +58,7 @@ def export_pipeline(pipe: MiniPipeline, out: Path, fp16: bool = True, info: dict
         if info is not None:
             (tmp / "training.json").write_text(dumps_strict(info, out / "training.json"))
         apply_umask(tmp)
-        with interrupts_deferred():
-            if out.exists():
-                os.replace(out, old)
-            os.replace(tmp, out)
-            remove(old)
+        publish(tmp, out)
     finally:
         remove(tmp)
 
