@@ -8,7 +8,9 @@ the 64x64 world's evaluator, each accuracy with its 95% Wilson interval:
 - where concepts live: object and style accuracy with every ff.net.2 zeroed, every attn2.to_v
   zeroed, and every ff.net.2 halved (tells early whether FFN pruning can erase at all);
 - erasure at the paper's settings: ConceptPrune (ffn2, skill_ratio 0.02, attributes 0.01, T = 10)
-  per screened concept: erased accuracy before/after and preserved accuracy before/after.
+  per screened concept: erased accuracy before/after and preserved accuracy before/after;
+- with --skill-ratios: the same erasure at other ratios (attributes at half of each), saved under
+  `erasure_vs_skill_ratio` (with --sweep-only, added to the variant's stored row, reusing its quality).
 Rows are merged into benchmarks/results/mini_design_screen.json by variant name.
 """
 
@@ -99,18 +101,19 @@ def where_concepts_live(scorer: Scorer, unet) -> dict:
     return out
 
 
-def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps: int) -> dict:
+def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps: int, ratio: float = 0.02) -> dict:
+    """ConceptPrune per screened concept at `ratio` (attributes at half of it, as the paper's 0.02 / 0.01)."""
     unet = pipe.unet
     original = {k: v.clone() for k, v in unet.state_dict().items()}
     rows = {}
     for fam, concepts in SCREEN.items():
         for c in concepts:
-            ratio = 0.01 if fam == "attribute" else 0.02
-            res = concept_prune(pipe, c, prompts=prune_pairs(fam, c), skill_ratio=ratio, timesteps=timesteps,
+            r = ratio / 2 if fam == "attribute" else ratio
+            res = concept_prune(pipe, c, prompts=prune_pairs(fam, c), skill_ratio=r, timesteps=timesteps,
                                 num_inference_steps=scorer.steps, guidance_scale=scorer.guidance, apply=True)
             after = scorer.accuracy(fam, SCREEN[fam])
             others = [o for o in SCREEN[fam] if o != c]
-            rows[c] = {"family": fam, "skill_ratio": ratio,
+            rows[c] = {"family": fam, "skill_ratio": r,
                        "density": sum(v["pruned"] for v in res.per_layer.values())
                        / sum(int(np.prod(v["shape"])) for v in res.per_layer.values()),
                        "erased_before": before[fam][c], "erased_after": after[c],
@@ -135,6 +138,8 @@ def main() -> int:
     ap.add_argument("--guidance", type=float, default=5.0)
     ap.add_argument("--timesteps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--skill-ratios", type=float, nargs="*", default=[], help="erasure at these ratios as well")
+    ap.add_argument("--sweep-only", action="store_true", help="only the --skill-ratios sweep, into the stored row")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -142,20 +147,29 @@ def main() -> int:
                                                    torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
-    quality = {fam: scorer.accuracy(fam, world.OBJECTS if fam == "object" else world.STYLES if fam == "style"
-                                    else world.ATTRIBUTES) for fam in ("object", "style", "attribute")}
-    print({f: pooled(list(q.values()))["accuracy"] for f, q in quality.items()}, flush=True)
-    live = where_concepts_live(scorer, pipe.unet)
-    print({k: {f: v["accuracy"] for f, v in d.items()} for k, d in live.items()}, flush=True)
-    erased = erasure(scorer, pipe, quality, args.timesteps)
-    training = json.loads((args.pipeline / "training.json").read_text()) if (args.pipeline / "training.json").exists() \
-        else None
-    row = {"variant": args.variant, "pipeline": str(args.pipeline), "training": training,
-           "quality": {f: {"mean": pooled(list(q.values())), "per_concept": q} for f, q in quality.items()},
-           "where_concepts_live": live, "erasure_paper_settings": erased, "wall_s": round(time.time() - t0, 1),
-           "settings": {"n": args.n, "steps": args.steps, "guidance": args.guidance, "timesteps": args.timesteps,
-                        "threads": args.threads}}
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": {}}
+    if args.sweep_only:
+        row = data["rows"][args.variant]
+        quality = {f: q["per_concept"] for f, q in row["quality"].items()}
+    else:
+        quality = {fam: scorer.accuracy(fam, world.OBJECTS if fam == "object" else world.STYLES if fam == "style"
+                                        else world.ATTRIBUTES) for fam in ("object", "style", "attribute")}
+        print({f: pooled(list(q.values()))["accuracy"] for f, q in quality.items()}, flush=True)
+        live = where_concepts_live(scorer, pipe.unet)
+        print({k: {f: v["accuracy"] for f, v in d.items()} for k, d in live.items()}, flush=True)
+        erased = erasure(scorer, pipe, quality, args.timesteps)
+        training = json.loads((args.pipeline / "training.json").read_text()) \
+            if (args.pipeline / "training.json").exists() else None
+        row = {"variant": args.variant, "pipeline": str(args.pipeline), "training": training,
+               "quality": {f: {"mean": pooled(list(q.values())), "per_concept": q} for f, q in quality.items()},
+               "where_concepts_live": live, "erasure_paper_settings": erased, "wall_s": round(time.time() - t0, 1),
+               "settings": {"n": args.n, "steps": args.steps, "guidance": args.guidance,
+                            "timesteps": args.timesteps, "threads": args.threads}}
+    for ratio in args.skill_ratios:
+        print(f"skill_ratio {ratio}", flush=True)
+        row.setdefault("erasure_vs_skill_ratio", {})[str(ratio)] = erasure(scorer, pipe, quality, args.timesteps, ratio)
+        data["rows"][args.variant] = row
+        atomic_write_json(data, RESULTS)  # one ratio at a time: an interrupted sweep keeps what it measured
     data["rows"][args.variant] = row
     data["command_last"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     atomic_write_json(data, RESULTS)

@@ -349,7 +349,9 @@ CASES: list[Case] = [
     Case("prune_steps_zero", ("prune", "--model", "{sd}", "--concept", "church", "--out", "{out}", "--steps", "0"),
          ("--steps", ">= 1")),
     Case("generate_steps_beyond_scheduler", ("generate", "--model", "{sd}", "--prompt", "a church", "--steps",
-                                             "5000", "--out", "{case}/g.png"), ("--steps 5000", "1000")),
+                                             "5000", "--out", "{case}/g.png"), ("--steps 5000", "999")),
+    Case("prune_steps_at_the_scheduler_edge", ("prune", "--model", "{sd}", "--concept", "church", "--out", "{out}",
+                                               "--steps", "1000", "--timesteps", "2"), ("--steps 1000", "999")),
     Case("revive_unet_config_is_a_list", ("revive", "--unet", "{case}/u", "--out", "{out}"),
          ("{case}/u/config.json", "expected an object"), setup=_copy_unet("[1, 2, 3]")),
     # ---- tracebacks before

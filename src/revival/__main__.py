@@ -3,9 +3,9 @@
 import sys
 
 try:
-    from revival.cli import main
+    from revival.cli import entry
 except KeyboardInterrupt:
     print("revival: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
 
-raise SystemExit(main())
+entry()

@@ -112,13 +112,17 @@ def image_size(path: Path, height: int | None = None, width: int | None = None) 
 
 
 def train_timesteps(path: Path) -> int:
-    """num_train_timesteps of the pipeline's scheduler: the most denoising steps a sampler can take."""
+    """The most denoising steps the pipeline's scheduler can sample: num_train_timesteps, less steps_offset under
+    "leading" spacing (DDIM's default, whose last timestep is then num_train_timesteps and out of range)."""
     cfg = _component_config(path, "scheduler", "scheduler_config.json")
-    return int(cfg.get("num_train_timesteps", 1000))
+    most = int(cfg.get("num_train_timesteps", 1000))
+    if cfg.get("timestep_spacing", "leading") == "leading":
+        most -= int(cfg.get("steps_offset", 0) or 0)
+    return most
 
 
 def check_steps(path: Path, steps: int | None, option: str = "--steps") -> None:
     """One-line error when `steps` exceeds what the model's scheduler can sample."""
     if steps is not None and steps > (most := train_timesteps(path)):
-        raise RevivalError(f"{option} {steps}: the scheduler of {path} was trained with {most} steps; "
+        raise RevivalError(f"{option} {steps}: the scheduler of {path} can sample at most {most} steps; "
                            f"use at most {most}")

@@ -99,3 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         release_claims()
         if on_main:
             signal.signal(signal.SIGINT, previous)
+
+
+def entry() -> None:
+    """Console entry point: `main`, then Ctrl-C ignored while the interpreter shuts down (the work is done and
+    published; an interrupt in torch's exit hooks would otherwise print a traceback or change the exit code)."""
+    code = main()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(code)
