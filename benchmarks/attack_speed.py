@@ -37,6 +37,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import shlex
 import sys
 import time
@@ -90,10 +91,10 @@ def conceptprune_mask(W: torch.Tensor, seed: int, steps: int = 10, ratio: float 
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
-    """`name` or `name:key=value,...` -> (name, params); values parsed as JSON when possible."""
+    """`name` or `name:key=value,...` -> (name, params); values parsed as JSON when possible (lists in brackets)."""
     name, _, rest = spec.partition(":")
     params = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, re.split(r",(?![^\[]*\])", rest)):
         key, _, value = item.partition("=")
         try:
             params[key] = json.loads(value)
