@@ -1,18 +1,27 @@
 """The miniature's training loop: a warm start carries the EMA weights and the step between machines."""
 
+import pytest
 import torch
 from safetensors import safe_open
 from torch import nn
 
+from revival.errors import RevivalError
 from revival.minisd.training import export_warm_start, train_loop
 
 
-def _run(workdir, steps, init=None):
+def _run(workdir, steps, init=None, log=lambda s: None, warmup=2, stop=None):
+    """A seeded linear fit; `stop`: Ctrl-C at that step."""
     torch.manual_seed(0)
     net = nn.Linear(4, 2)
     x, y = torch.randn(16, 4), torch.randn(16, 2)
-    record = train_loop("net", workdir, {"net": net}, lambda s: ((net(x) - y) ** 2).mean(), steps, lr=0.05,
-                        warmup=2, ema_decay=0.9, log=lambda s: None, init=init)
+
+    def loss(step):
+        if step == stop:
+            raise KeyboardInterrupt
+        return ((net(x) - y) ** 2).mean()
+
+    record = train_loop("net", workdir, {"net": net}, loss, steps, lr=0.05, warmup=warmup, ema_decay=0.9, log=log,
+                        init=init)
     return net, record
 
 
@@ -28,3 +37,24 @@ def test_warm_start_resumes_at_the_exported_step_from_the_ema_weights(tmp_path):
     assert torch.allclose(second.weight.detach(), first.weight.detach(), atol=1e-3)
     _, longer = _run(tmp_path / "c", 9, init=out)
     assert len(longer["loss_per_100"]) == 1  # three more steps were trained
+
+
+
+def test_a_resumed_run_ends_with_the_uninterrupted_run_s_weights_and_names_its_device(tmp_path, monkeypatch):
+    import revival.minisd.training as training
+
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", 0.0)  # a checkpoint after every step
+    whole, record = _run(tmp_path / "a", 6, warmup=4)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "b", 6, warmup=4, stop=3)
+    said = []
+    resumed, _ = _run(tmp_path / "b", 6, warmup=4, log=said.append)  # still warming up: the warm-up goes on
+    assert said == ["net: resumed at step 3"]
+    assert torch.equal(resumed.weight, whole.weight) and torch.equal(resumed.bias, whole.bias)
+    assert record["device"] == "cpu" and record["devices"] == ["cpu"] and record["torch"] == torch.__version__
+
+
+def test_a_checkpoint_beyond_the_steps_asked_is_one_line(tmp_path):
+    _run(tmp_path, 6)
+    with pytest.raises(RevivalError, match=r"net.pt: already trained 6 steps, more than the 4 asked"):
+        _run(tmp_path, 4)

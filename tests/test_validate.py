@@ -52,6 +52,7 @@ def test_catalog_matches_the_registries():
     from revival.defend import DEFENSES
     from revival.evaluate.mini_eval import FAMILIES
     from revival.experiments import EXPERIMENTS
+    from revival.minisd.unet import VARIANTS
 
     assert tuple(COMPLETERS.names()) == catalog.COMPLETION_METHODS and DEFAULT_METHOD == catalog.DEFAULT_METHOD
     assert tuple(MAGNITUDES.names()) == catalog.MAGNITUDE_RULES and catalog.NEEDS_REFERENCE == set(
@@ -59,6 +60,7 @@ def test_catalog_matches_the_registries():
     assert tuple(LOCATORS.names()) == catalog.LOCATOR_NAMES and tuple(DEFENSES.names()) == catalog.DEFENSE_NAMES
     assert tuple(FAMILIES.names()) == catalog.FAMILY_NAMES
     assert {n: EXPERIMENTS.get(n).question for n in EXPERIMENTS.names()} == catalog.EXPERIMENT_QUESTIONS
+    assert tuple(VARIANTS) == catalog.MINISD_VARIANTS
 
 
 def test_parsing_imports_nothing_heavy():

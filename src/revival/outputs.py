@@ -25,6 +25,7 @@ from revival.errors import RevivalError
 from revival.jsonfiles import read_json
 
 RESULT = "result.json"
+TRAINING = "training.json"  # what an export of a trained model holds beside its weights: the training record
 _claims: list[Path] = []  # locks of resumable run folders, held until the process ends
 
 
@@ -230,14 +231,15 @@ def publish(tmp: Path, out: Path) -> None:
 
 
 @contextmanager
-def staged_folder(out: str | Path, *, overwrite: bool = False,
-                  inputs: Iterable[str | Path | None] = ()) -> Iterator[Path]:
+def staged_folder(out: str | Path, *, overwrite: bool = False, inputs: Iterable[str | Path | None] = (),
+                  markers: Iterable[str] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `out`; on success it replaces `out`, on failure it is removed.
 
-    Everything is checked, and the lock taken, on entry: before the caller starts any work.
+    Everything is checked, and the lock taken, on entry: before the caller starts any work. `markers`: as
+    `check_output`'s.
     """
-    inputs = list(inputs)
-    out = check_output(out, overwrite=overwrite, inputs=inputs)
+    inputs, markers = list(inputs), tuple(markers)
+    out = check_output(out, overwrite=overwrite, inputs=inputs, markers=markers)
     created = _make_parents(out.parent)
     try:
         lock = acquire_lock(out)
@@ -248,7 +250,7 @@ def staged_folder(out: str | Path, *, overwrite: bool = False,
     try:
         tmp.mkdir()
         yield tmp
-        check_output(out, overwrite=overwrite, inputs=inputs)  # nothing changed under us while working
+        check_output(out, overwrite=overwrite, inputs=inputs, markers=markers)  # nothing changed while working
         apply_umask(tmp)
         publish(tmp, out)
     except BaseException:

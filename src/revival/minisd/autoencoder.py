@@ -42,8 +42,10 @@ def build_vae(seed: int = 0) -> AutoencoderKL:
     return AutoencoderKL(**VAE_CONFIG)
 
 
-def train_vae(pool: dict, cfg: VAETrainConfig, workdir: Path, log=print) -> tuple[AutoencoderKL, dict]:
-    """Train on `pool` images (resumable); sets `scaling_factor` to 1 / std of the latents, as SD does."""
+def train_vae(pool: dict, cfg: VAETrainConfig, workdir: Path, log=print,
+              device: str = "cpu") -> tuple[AutoencoderKL, dict]:
+    """Train on `pool` images (resumable) on `device`; sets `scaling_factor` to 1 / std of the latents, as SD does.
+    Batches are drawn on the CPU, so the batch of a step is the same on every device."""
     from revival.minisd.training import train_loop
 
     vae = build_vae(cfg.seed)
@@ -52,15 +54,15 @@ def train_vae(pool: dict, cfg: VAETrainConfig, workdir: Path, log=print) -> tupl
     def loss_fn(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(images), (cfg.batch_size,), generator=g).numpy()
-        x = _random_crop(to_tensor(images[idx]), cfg.crop, g)
+        x = _random_crop(to_tensor(images[idx]), cfg.crop, g).to(device)
         post = vae.encode(x).latent_dist
-        z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=g).to(device)
         rec = vae.decode(z).sample
         kl = post.kl().mean() / z[0].numel()
         return F.l1_loss(rec, x) + F.mse_loss(rec, x) + cfg.kl_weight * kl * z[0].numel()
 
     record = train_loop("vae", workdir, {"vae": vae}, loss_fn, cfg.steps, cfg.lr, warmup=100, config=asdict(cfg),
-                        log=log)
+                        log=log, device=device)
     with torch.no_grad():
         z = torch.cat([vae.encode(to_tensor(images[i : i + 64])).latent_dist.mean
                        for i in range(0, min(1024, len(images)), 64)])

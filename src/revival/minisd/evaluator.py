@@ -162,8 +162,9 @@ def classify(model: Evaluator, images: np.ndarray, batch_size: int = 256) -> dic
     return out
 
 
-def train_evaluator(cfg: EvaluatorConfig, workdir: Path, log=print) -> tuple[Evaluator, dict]:
-    """Train from scratch on a cached factorial pool (resumable); returns the model and its record."""
+def train_evaluator(cfg: EvaluatorConfig, workdir: Path, log=print, device: str = "cpu") -> tuple[Evaluator, dict]:
+    """Train from scratch on a cached factorial pool (resumable) on `device`, batches drawn and augmented on the
+    CPU; returns the model (on the CPU) and its record."""
     from revival.minisd.training import train_loop
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -175,11 +176,11 @@ def train_evaluator(cfg: EvaluatorConfig, workdir: Path, log=print) -> tuple[Eva
     def loss_fn(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=g)
-        x = augment(to_tensor(x_all[idx.numpy()]), g)
-        return loss_of(model, x, {k: v[idx] for k, v in y_all.items()})
+        x = augment(to_tensor(x_all[idx.numpy()]), g).to(device)
+        return loss_of(model, x, {k: v[idx].to(device) for k, v in y_all.items()})
 
     record = train_loop("evaluator", workdir, {"evaluator": model}, loss_fn, cfg.steps, cfg.lr, warmup=100,
-                        weight_decay=1e-4, config=asdict(cfg), log=log)
+                        weight_decay=1e-4, config=asdict(cfg), log=log, device=device)
     _round_to_fp16(model)
     held_images, held_specs = render_factorial(3000, (cfg.seed, 99), cfg)
     w_images, _, w_specs = world.sample_batch(3000, (cfg.seed, 98))

@@ -61,9 +61,10 @@ def pooled(text_encoder: CLIPTextModel, ids: torch.Tensor) -> torch.Tensor:
     return text_encoder(ids).pooler_output
 
 
-def train_text_encoder(pool: dict, tokenizer, cfg: TextTrainConfig, workdir: Path,
-                       log=print) -> tuple[CLIPTextModel, dict]:
-    """Symmetric InfoNCE with every identical caption in the batch a positive; resumable."""
+def train_text_encoder(pool: dict, tokenizer, cfg: TextTrainConfig, workdir: Path, log=print,
+                       device: str = "cpu") -> tuple[CLIPTextModel, dict]:
+    """Symmetric InfoNCE with every identical caption in the batch a positive; resumable; trains on `device` from
+    batches drawn on the CPU."""
     from revival.minisd.training import train_loop
 
     torch.manual_seed(cfg.seed)
@@ -80,16 +81,17 @@ def train_text_encoder(pool: dict, tokenizer, cfg: TextTrainConfig, workdir: Pat
     def loss_fn(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(captions), (cfg.batch_size,), generator=g)
-        ids = ids_all[idx]
+        ids = ids_all[idx].to(device)
         t = F.normalize(head(pooled(te, ids)), dim=-1)
-        v = tower(to_tensor(images[idx.numpy()]))
+        v = tower(to_tensor(images[idx.numpy()]).to(device))
         logits = scale.exp().clamp(max=100) * t @ v.T
         same = (ids[:, None, :] == ids[None, :, :]).all(-1).float()
         target = same / same.sum(1, keepdim=True)
         return 0.5 * (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.log_softmax(0)).sum(0).mean())
 
     record = train_loop("text_encoder", workdir, {"text_encoder": te, "tower": tower, "head": head, "scale": holder},
-                        loss_fn, cfg.steps, cfg.lr, warmup=100, weight_decay=0.01, config=asdict(cfg), log=log)
+                        loss_fn, cfg.steps, cfg.lr, warmup=100, weight_decay=0.01, config=asdict(cfg), log=log,
+                        device=device)
     record["retrieval_top1"] = retrieval_accuracy(te, head, tower, pool, tokenizer)
     te.requires_grad_(False)
     return te.eval(), record

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from revival.errors import RevivalError
+
+CHECKPOINT_EVERY_S = 180.0  # seconds between checkpoints (and one at the end)
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -30,39 +35,51 @@ def train_loop(
     warmup: int = 100,
     ema_decay: float | None = None,
     weight_decay: float = 0.0,
-    checkpoint_every_s: float = 180.0,
+    checkpoint_every_s: float | None = None,
     config: dict | None = None,
     log: Callable[[str], None] = print,
     autocast: bool = False,
     init: Path | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train `modules` on `loss_fn(step)` with AdamW and cosine decay; resumable from `workdir/name.pt`.
 
     The batch of step s is a function of s alone, so a resumed run sees the batches an
     uninterrupted run would. With `ema_decay`, the EMA weights replace the live ones at the end.
     `init`: a warm start written by `export_warm_start` (EMA weights and their step), used when there is
-    no checkpoint; the optimizer starts afresh with a new warm-up.
-    Returns the run's record (steps, seconds, losses by hundred steps), also written as JSON.
+    no checkpoint; the optimizer starts afresh with a new warm-up (a resumed checkpoint keeps its own).
+    `device`: where the modules train (`loss_fn` moves its batches there; autocast runs on its type); the checkpoint
+    loads onto it from any device, and the modules come back on the CPU.
+    Returns the run's record (steps, seconds, losses by hundred steps, the devices), also written as JSON.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt = workdir / f"{name}.pt"
+    for m in modules.values():
+        m.to(device)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     ema = [p.detach().clone() for p in params] if ema_decay else None
-    step, elapsed, losses = 0, 0.0, []
+    every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
+    step, start, elapsed, losses, devices = 0, 0, 0.0, [], []
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
+        state = torch.load(ckpt, weights_only=True, map_location="cpu")
+        if state["step"] > steps:
+            raise RevivalError(f"{ckpt}: already trained {state['step']} steps, more than the {steps} asked; ask for "
+                               f"at least {state['step']} or use another workdir")
         for k, m in modules.items():
             m.load_state_dict(state["modules"][k])
         opt.load_state_dict(state["opt"])
-        ema = state["ema"]
+        ema = None if state["ema"] is None else [e.to(device) for e in state["ema"]]
         step, elapsed, losses = state["step"], state["elapsed"], state["losses"]
+        start = state.get("start", step)  # where the warm-up began; older checkpoints warmed up again on resume
+        devices = state.get("devices", ["cpu"])  # checkpoints from before the device option were all trained on CPUs
         log(f"{name}: resumed at step {step}")
     elif init is not None:
-        step = _load_warm_start(init, modules)
+        step = start = _load_warm_start(init, modules)
         ema = [p.detach().clone() for p in params] if ema_decay else None
         log(f"{name}: warm start from {init} at step {step}")
-    start = step
+    devices = devices if device in devices else [*devices, device]
+    device_type = torch.device(device).type
     for m in modules.values():
         m.train()
     t0 = time.time() - elapsed
@@ -70,13 +87,14 @@ def train_loop(
 
     def save() -> None:
         atomic_torch_save(dict(modules={k: m.state_dict() for k, m in modules.items()}, opt=opt.state_dict(),
-                               ema=ema, step=step, elapsed=time.time() - t0, losses=losses), ckpt)
+                               ema=ema, step=step, start=start, elapsed=time.time() - t0, losses=losses,
+                               devices=devices), ckpt)
 
     while step < steps:
         frac = step / max(1, steps)
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step - start + 1) / warmup) * (0.55 + 0.45 * math.cos(frac * math.pi))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             loss = loss_fn(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -91,7 +109,7 @@ def train_loop(
         losses.append(loss.item())
         if step % 100 == 0:
             log(f"{name}: step {step}/{steps} loss {sum(losses[-100:]) / 100:.4f} {time.time() - t0:.0f}s")
-        if time.time() - last > checkpoint_every_s:
+        if time.time() - last > every:
             save()
             last = time.time()
     save()
@@ -100,16 +118,24 @@ def train_loop(
             for e, p in zip(ema, params, strict=True):
                 p.copy_(e)
     for m in modules.values():
-        m.eval()
+        m.eval().to("cpu")
     record = {"component": name, "steps": steps, "warm_start": None if init is None else str(init),
               "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
               "weight_decay": weight_decay, "autocast_bf16": autocast, "wall_s": round(time.time() - t0, 1),
-              "threads": torch.get_num_threads(), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "device": device,
+              "device_name": device_name(device), "devices": devices,
               "loss_per_100": [round(sum(losses[i:i + 100]) / len(losses[i:i + 100]), 5)
                                for i in range(0, len(losses), 100)],
               "config": config or {}}
     (workdir / f"{name}.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def device_name(device: str) -> str:
+    """The hardware behind a torch device name, for the training record: the GPU model, or the CPU architecture."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.machine()
 
 
 def export_warm_start(workdir: Path, name: str, modules: dict[str, nn.Module], out: Path) -> int:
@@ -118,7 +144,7 @@ def export_warm_start(workdir: Path, name: str, modules: dict[str, nn.Module], o
     same architecture (they name the EMA list's entries). Returns the step."""
     from safetensors.torch import save_file
 
-    state = torch.load(workdir / f"{name}.pt", weights_only=True)
+    state = torch.load(workdir / f"{name}.pt", weights_only=True, map_location="cpu")
     tensors = {f"{k}.{p}": v for k, sd in state["modules"].items() for p, v in sd.items()}
     trained = [f"{k}.{n}" for k, m in modules.items() for n, p in m.named_parameters() if p.requires_grad]
     if state["ema"]:

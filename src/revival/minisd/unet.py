@@ -79,9 +79,10 @@ class UNetTrainConfig:
 
 
 def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor, cfg: UNetTrainConfig,
-               workdir: Path, log=print, init: Path | None = None) -> tuple[UNet2DConditionModel, dict]:
+               workdir: Path, log=print, init: Path | None = None,
+               device: str = "cpu") -> tuple[UNet2DConditionModel, dict]:
     """Train on cached latents (N, 4, 16, 16) and frozen text states per image (N, L, D); resumable, or warm-started
-    from `init` (see `training.export_warm_start`)."""
+    from `init` (see `training.export_warm_start`). Trains on `device` from noisy batches made on the CPU."""
     from revival.minisd.training import train_loop
 
     unet = build_unet(cfg.variant, cfg.seed)
@@ -94,11 +95,12 @@ def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor
         ctx[torch.rand(len(idx), generator=g) < cfg.cond_dropout] = empty
         noise = torch.randn(x0.shape, generator=g)
         t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=g)
-        pred = unet(sched.add_noise(x0, noise, t), t, encoder_hidden_states=ctx).sample
+        xt, t, ctx, noise = (v.to(device) for v in (sched.add_noise(x0, noise, t), t, ctx, noise))
+        pred = unet(xt, t, encoder_hidden_states=ctx).sample
         return F.mse_loss(pred.float(), noise)
 
     name = f"unet-{cfg.variant}"
     record = train_loop(name, workdir, {"unet": unet}, loss_fn, cfg.steps, cfg.lr, warmup=200,
                         ema_decay=cfg.ema_decay, config={**asdict(cfg), "unet": unet_config(cfg.variant)}, log=log,
-                        autocast=cfg.autocast, init=init)
+                        autocast=cfg.autocast, init=init, device=device)
     return unet, record

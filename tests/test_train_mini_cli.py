@@ -1,0 +1,134 @@
+"""`revival train-mini --generation 2`: the miniature Stable Diffusion's stages from the command line, on a tiny
+pool with tiny components: resumable to the same weights, exported atomically, one line for every bad input."""
+
+import functools
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from revival.cli import main
+from revival.minisd import build, training
+from revival.minisd import unet as unet_module
+from revival.minisd.autoencoder import VAETrainConfig
+from revival.minisd.text_encoder import TextTrainConfig
+
+POOL = 32
+UNET = ("train-mini", "--generation", "2", "--variant", "narrow", "--steps", "4", "--autocast", "fp32")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A workdir with a tiny pool, VAE and text encoder (two steps each) and their latents: what the UNet needs."""
+    torch.set_num_threads(1)
+    workdir = tmp_path_factory.mktemp("minisd") / "w"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build, "POOL_SIZE", POOL)
+        quiet = lambda s: None  # noqa: E731
+        vae = build.vae_stage(workdir, quiet, cfg=VAETrainConfig(steps=2, batch_size=2))
+        te = build.text_stage(workdir, quiet, cfg=TextTrainConfig(steps=2, batch_size=8))
+        build.latents_stage(workdir, vae, te)
+    return workdir
+
+
+@pytest.fixture
+def workdir(base, tmp_path, monkeypatch):
+    """A copy of the tiny workdir; UNet batches of 4 and a checkpoint after every step."""
+    monkeypatch.setattr(build, "POOL_SIZE", POOL)
+    monkeypatch.setattr(unet_module, "UNetTrainConfig", functools.partial(unet_module.UNetTrainConfig, batch_size=4))
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", 0.0)
+    return shutil.copytree(base, tmp_path / "w")
+
+
+def _unet_weights(out):
+    return load_file(str(out / "unet" / "diffusion_pytorch_model.safetensors"))
+
+
+def test_stages_record_the_device(base):
+    for name in ("vae-final", "text-final"):
+        record = json.loads((base / f"{name}.json").read_text())
+        assert record["device"] == "cpu" and record["devices"] == ["cpu"] and record["torch"] == torch.__version__
+
+
+def test_unet_resumes_after_an_interruption_to_the_same_weights(workdir, tmp_path, monkeypatch, capsys):
+    other = shutil.copytree(workdir, tmp_path / "other")
+    assert main([*UNET, "--component", "unet", "--workdir", str(other), "--out", str(tmp_path / "a")]) == 0
+    save = training.atomic_torch_save
+
+    def interrupted(obj, path):
+        save(obj, path)
+        if obj["step"] == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "b"
+    monkeypatch.setattr(training, "atomic_torch_save", interrupted)
+    assert main([*UNET, "--component", "unet", "--workdir", str(workdir), "--out", str(out)]) == 130
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".b.")]
+    monkeypatch.setattr(training, "atomic_torch_save", save)
+    capsys.readouterr()
+    assert main([*UNET, "--component", "unet", "--workdir", str(workdir), "--out", str(out)]) == 0
+    assert "unet-narrow: resumed at step 2" in capsys.readouterr().out
+    a, b = _unet_weights(tmp_path / "a"), _unet_weights(out)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    record = json.loads((out / "training.json").read_text())
+    assert record["steps"] == 4 and record["device"] == "cpu" and record["devices"] == ["cpu"]
+    assert record["torch"] == torch.__version__ and record["config"]["variant"] == "narrow"
+
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(out, safety_checker=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe("", num_inference_steps=1, output_type="np").images.shape == (1, 64, 64, 3)
+
+
+def test_all_skips_finished_components_and_exports_to_the_workdir(workdir, capsys):
+    (workdir / "evaluator.safetensors").write_bytes(b"")  # stands for a trained evaluator
+    argv = ["train-mini", "--generation", "2", "--variant", "narrow", "--steps", "2", "--workdir", str(workdir)]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert all(f"{c}: trained earlier, kept" in said for c in ("evaluator", "vae", "text"))
+    assert json.loads((workdir / "pipeline-narrow-2" / "training.json").read_text())["device"] == "cpu"
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".pipeline")]  # no temporary folder, no lock
+
+
+def _regular_file(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+
+
+def _busy_workdir(tmp_path):
+    (tmp_path / "w").mkdir()
+    (tmp_path / ".w.lock").write_text(f"{os.getppid()}\n")  # a live process holds it
+
+
+@pytest.mark.parametrize(("argv", "says", "setup"), [
+    (("--generation", "2", "--device", "bogus"), "argument --device: unknown device 'bogus'", None),
+    (("--generation", "2", "--variant", "huge"), "argument --variant: invalid choice: 'huge'", None),
+    (("--generation", "2", "--out", "{tmp}/f.txt/p"), "{tmp}/f.txt is a file", _regular_file),
+    (("--generation", "2", "--workdir", "{tmp}/w"), "{tmp}/w: another revival run", _busy_workdir),
+    (("--generation", "2", "--batch-size", "4"), "--batch-size: only with --generation 1", None),
+    (("--device", "cpu",), "--device: only with --generation 2", None),
+    (("--generation", "2", "--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet",
+     None),
+])
+def test_bad_input_is_one_line_before_any_work(argv, says, setup, tmp_path, capsys):
+    if setup is not None:
+        setup(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    workdir = [] if "--workdir" in argv else ["--workdir", str(tmp_path / "fresh")]
+    assert main(["train-mini", *argv, *workdir]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("revival train-mini: error: ")
+    assert says.format(tmp=tmp_path) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no workdir, no --out, no lock
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_a_device_torch_does_not_have_is_one_line(tmp_path, capsys):
+    assert main(["train-mini", "--generation", "2", "--device", "cuda", "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("revival train-mini: error: --device cuda: CUDA is not available") and "\n" not in err
+    assert not (tmp_path / "w").exists()
