@@ -177,7 +177,9 @@ def test_method_param_text_values_are_checked_before_any_work(folders, tmp_path,
                              (["--method-param", "holdout=nope"], ("--method-param", "next or random")),
                              (["--method", "als", "--method-param", "lam=big"], ("--method-param", "auto")),
                              (["--method-param", "lam_grid=abc"], ("--method-param", "lam_grid", "positive")),
-                             (["--method-param", "lam_grid=[1, -2]"], ("--method-param", "lam_grid"))):
+                             (["--method-param", "lam_grid=[1, -2]"], ("--method-param", "lam_grid")),
+                             (["--method-param", "sigma_every=-1"], ("--method-param", "sigma_every", ">= 0")),
+                             (["--method-param", "tune_rows=0"], ("--method-param", "tune_rows", ">= 1"))):
         assert main(["revive", "--unet", str(folders / "pruned"), "--out", str(tmp_path / "no"), *extra]) == 2
         one_line_error(capsys, *fragments)
     assert not (tmp_path / "no").exists()

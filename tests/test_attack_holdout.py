@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from revival.attack import COMPLETERS
-from revival.attack.complete import as_dtype
+from revival.attack.complete import as_dtype, needs_full
 from revival.attack.holes import column_activation, hole_floor, hole_like_holdout, sign_score
 from revival.errors import RevivalError
 
@@ -84,3 +84,14 @@ def test_dtype_is_named_and_checked():
     stats = {}
     COMPLETERS.get("softimpute")(torch.where(mask, 0.0, W), mask, lam_grid=[0.5, 2], stats=stats)
     assert set(stats["holdout_scores"]) == {"2", "0.5"}
+
+
+def test_mnar_scale_measured_once_recovers_the_signs_of_measuring_it_every_step():
+    """sigma_every 0 (the default) forms the whole low-rank matrix on the first step only; k: every k steps."""
+    assert [needs_full(s, 0) for s in range(4)] == [True, False, False, False]
+    assert [needs_full(s, 2) for s in range(4)] == [True, False, True, False]
+    W, mask, _ = wanda_case(m=64, n=256, rank=6, k=10, seed=2)
+    Wp = torch.where(mask, 0.0, W)
+    once, every = (COMPLETERS.get("softimpute")(Wp, mask, sigma_every=k) for k in (0, 1))
+    assert not torch.equal(once, every) and abs(signs(once, W, mask) - signs(every, W, mask)) < 0.02
+    assert signs(once, W, mask) > 0.75 and torch.equal(once[~mask], W[~mask])
