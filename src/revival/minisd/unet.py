@@ -48,6 +48,10 @@ VARIANTS: dict[str, dict] = {
     "deep": {"layers_per_block": 2},
     "narrow": {"block_out_channels": (48, 96, 96)},
     "t2": {"transformer_layers_per_block": 2},
+    # Text states projected to 16 dims (fewer than the world's 28 concepts) before cross-attention: a linear
+    # to_v can then no longer write each concept's features straight into the residual stream, as SD's 768
+    # dims cannot for its thousands of concepts; the nonlinear FFN has to tell the concepts apart.
+    "xattn16": {"cross_attention_dim": 16, "encoder_hid_dim": TEXT_DIM, "encoder_hid_dim_type": "text_proj"},
 }
 
 
