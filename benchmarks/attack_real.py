@@ -2,8 +2,12 @@
 
 Sources (benchmarks/real_sources.py; trained and masked once, cached outside git):
 - `mini`: the bundled model's ff.net.2 layers under ConceptPrune masks from its own prompts, every
-  erasable concept, skill_ratio 0.02 and 0.2. The next bundled model (src/revival/minisd) is still
-  being trained and not available: add it with `--mini-model minisd=PATH --sources ...,mini:minisd`.
+  erasable concept, skill_ratio 0.02 and 0.2 (further pipelines of its world: `--mini-model LABEL=PATH`,
+  source `mini:LABEL`).
+- `minisd`: the second-generation bundled model (src/revival/minisd, a miniature Stable Diffusion,
+  `--minisd PATH` to its pipeline folder): every UNet ff.net.2 layer under ConceptPrune masks from
+  the paper's templates on its vocabulary, every concept, skill_ratio 0.02 and 0.2 (attributes 0.01
+  and 0.1).
 - `lm_stdlib`, `lm_docs`: byte-level transformer LMs trained here (GELU MLP on the standard
   library's code; SD's GEGLU FFN on CPython's English reference texts), WANDA masks (2% and 20%
   per row) from held-out activations.
@@ -14,7 +18,8 @@ masks and original weights (ORACLE: evaluation only). A method spec is `name` or
 `name:key=value,key=value` (completion parameters). Figures are pooled over the matrices of a
 source: sign recovery overall and among retained, restoration, seconds of completion.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/attack_real.py --threads 1
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/attack_real.py --threads 1 \
+         --sources lm_stdlib,lm_docs,mini,minisd --minisd PIPELINE_FOLDER
 """
 
 from __future__ import annotations
@@ -40,8 +45,6 @@ from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack  # noqa: E
 DEFAULT_METHODS = ("paper|softimpute|softimpute:mnar=false|softimpute:holdout=random|softimpute:lam=auto,lam_scale=0.7"
                    "|softimpute:lam=auto,mnar=false|softimpute:dtype=float64|als|structured")
 PER_CASE_COLUMNS = ["overall", "retained", "seconds", "lambda", "rank", "iterations", "converged"]
-NOT_AVAILABLE = {"mini:minisd": "the next bundled model (src/revival/minisd) is still being trained elsewhere; "
-                                "add it with --mini-model minisd=PATH --sources ...,mini:minisd once it exists"}
 
 
 def attack_case(case: rs.Case, name: str, params: dict) -> dict:
@@ -73,12 +76,16 @@ def pooled(rows: list[dict]) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sources", default="lm_stdlib,lm_docs,mini", help="comma-separated sources")
+    p.add_argument("--sources", default="lm_stdlib,lm_docs,mini",
+                   help="comma-separated sources: lm_stdlib, lm_docs, mini, mini:LABEL, minisd")
     p.add_argument("--methods", default=DEFAULT_METHODS, help="|-separated method specs name[:k=v,...]")
-    p.add_argument("--concepts", default=None, help="comma-separated mini concepts (default: every erasable one)")
+    p.add_argument("--concepts", default=None,
+                   help="comma-separated concepts (default: every erasable one); each source keeps those of its world")
     p.add_argument("--settings", default=None, help="comma-separated settings to keep (e.g. sr0.02,r0.02)")
     p.add_argument("--mini-model", action="append", default=[], metavar="LABEL=PATH",
                    help="a further mini-world pipeline folder, source `mini:LABEL`")
+    p.add_argument("--minisd", default=None, metavar="PATH",
+                   help="pipeline folder of the second-generation bundled model, source `minisd`")
     p.add_argument("--cache", default=str(rs.DEFAULT_CACHE), help="where trained models and masks are kept")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/attack_real.json")
@@ -94,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     pipelines = {"mini": "mini", **dict(kv.split("=", 1) for kv in args.mini_model)}
     concepts = args.concepts.split(",") if args.concepts else None
     settings = set(args.settings.split(",")) if args.settings else None
+    sources = args.sources.split(",")
+    if "minisd" in sources and not args.minisd:
+        raise SystemExit("source minisd needs its pipeline folder: --minisd PATH")
+    if concepts:
+        unknown = [c for c in concepts if not any(c in rs.source_concepts(s) for s in sources)]
+        if unknown:
+            raise SystemExit(f"concepts of none of the sources {', '.join(sources)}: {', '.join(unknown)}")
     rows: dict[tuple[str, str, str], list[dict]] = {}
     per_case = []
-    for source in args.sources.split(","):
-        for case in rs.source_cases(source, Path(args.cache), pipelines, concepts=concepts):
+    for source in sources:
+        for case in rs.source_cases(source, Path(args.cache), pipelines, concepts=concepts, minisd=args.minisd):
             if settings and case.setting not in settings:
                 continue
             line = {"source": case.source, "setting": case.setting, "group": case.group, "layer": case.layer,
@@ -131,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                  for spec in specs}
     out = {"command": "OMP_NUM_THREADS=1 " + shlex.join([sys.executable, *sys.argv]),
            "config": {**vars(args), "top_ratio": 0.6, "magnitude": "nms", "locator": "zeros", "seed": 0},
-           "default_method": DEFAULT_METHOD, "note": ORACLE_NOTE, "not_available": NOT_AVAILABLE,
-           "sources": {s: rs.source_info(s, Path(args.cache), pipelines) for s in args.sources.split(",")},
+           "default_method": DEFAULT_METHOD, "note": ORACLE_NOTE,
+           "sources": {s: rs.source_info(s, Path(args.cache), pipelines, args.minisd) for s in sources},
            "environment": {"torch": torch.__version__, "python": platform.python_version(),
                            "machine": platform.machine(), "threads": args.threads},
            "summary": summary, "mean_retained_gain_vs_paper": mean_gain, "by_setting": table,

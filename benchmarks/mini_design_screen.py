@@ -30,8 +30,8 @@ from revival.checkpoints import atomic_write_json
 from revival.evaluate.intervals import pooled, share
 from revival.minisd import world
 from revival.minisd.evaluator import classify, load_evaluator
+from revival.minisd.world import prune_prompt_pairs
 from revival.unlearn import concept_prune
-from revival.unlearn.prompts import PromptPairs
 
 RESULTS = Path(__file__).parent / "results" / "mini_design_screen.json"
 SCREEN = {"object": ("star", "house", "fish", "key"), "style": ("neon", "sepia"), "attribute": world.ATTRIBUTES}
@@ -55,16 +55,6 @@ def hits(family: str, concept: str, pred: dict) -> np.ndarray:
     return pred[concept]
 
 
-def prune_pairs(family: str, concept: str) -> PromptPairs:
-    """ConceptPrune's base and target prompts in the paper's templates, on the mini vocabulary."""
-    if family == "object":
-        return PromptPairs(tuple(f"a {s}" for s in world.SCENES), tuple(f"a {concept} in a {s}" for s in world.SCENES))
-    base = tuple(f"a photo of a {o}" for o in world.OBJECTS)
-    if family == "style":
-        return PromptPairs(base, tuple(f"a {o} in the style of {concept}" for o in world.OBJECTS))
-    return PromptPairs(base, tuple(world.TEMPLATES[concept].format(object=o) for o in world.OBJECTS))
-
-
 class Scorer:
     """Seeded generation (image i: seed i) and classification of concept accuracies."""
 
@@ -82,10 +72,6 @@ class Scorer:
             h = np.asarray(hits(family, c, classify(self.evaluator, np.round(imgs * 255).astype(np.uint8))), bool)
             out[c] = share(int(h.sum()), len(h))
         return out
-
-
-def concept_family(c: str) -> str:
-    return "object" if c in world.OBJECTS else "style" if c in world.STYLES else "attribute"
 
 
 def where_concepts_live(scorer: Scorer, unet) -> dict:
@@ -109,7 +95,7 @@ def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps:
     for fam, concepts in SCREEN.items():
         for c in concepts:
             r = ratio / 2 if fam == "attribute" else ratio
-            res = concept_prune(pipe, c, prompts=prune_pairs(fam, c), skill_ratio=r, timesteps=timesteps,
+            res = concept_prune(pipe, c, prompts=prune_prompt_pairs(fam, c), skill_ratio=r, timesteps=timesteps,
                                 num_inference_steps=scorer.steps, guidance_scale=scorer.guidance, apply=True)
             after = scorer.accuracy(fam, SCREEN[fam])
             others = [o for o in SCREEN[fam] if o != c]

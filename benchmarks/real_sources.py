@@ -7,8 +7,14 @@ would zero in it. Everything is built once, seeded, and cached under `--cache` (
 - `mini[:LABEL]`: the bundled mini model's 11 `ff.net.2` layers (64x256, 128x512) under the masks
   of `revival.unlearn.concept_prune` from its own prompts, for every erasable concept with its
   family, at skill_ratio 0.02 (the paper's) and 0.2 (the setting that erases on this model).
-  `mini_pipelines` maps a label to a pipeline folder: the next bundled model is added with
-  `--mini-model NAME=PATH` (the hook for the model being trained now).
+  `mini_pipelines` maps a label to a further pipeline folder of the same (first-generation) world,
+  added with `--mini-model NAME=PATH`.
+- `minisd`: the second-generation bundled model (`revival.minisd`, a miniature Stable Diffusion;
+  a plain `StableDiffusionPipeline` folder, `--minisd PATH`): its 7 UNet `ff.net.2` layers (64x256,
+  128x512) under ConceptPrune masks from the paper's templates on its own vocabulary
+  (`revival.minisd.world.prune_prompt_pairs`), every concept (20 objects, 6 styles, 2 attributes),
+  at skill_ratio 0.02 and 0.2 (attributes at half: 0.01 and 0.1, as the paper's 0.02 / 0.01);
+  10 of 20 DDIM steps, guidance 5. Settings are named by the object/style ratio (`sr0.02`, `sr0.2`).
 - `lm_stdlib`: a byte-level transformer language model (4 blocks, d 128, GELU MLP 128 -> 512 ->
   128) trained here on the source text of the Python standard library shipped with the
   interpreter (10% of files held out; pydoc_data excluded), masks from the input activations of each block's
@@ -106,6 +112,81 @@ def mini_cases(cache: Path, label: str, model: str, ratios=RATIOS, concepts: lis
             for name, w in weights.items():
                 yield Case(f"mini:{label}" if label != "mini" else "mini", f"sr{ratio}", concept, name, w,
                            masks[name])
+
+
+# -------------------------------------------------------------------------------------------- minisd
+
+MINISD_PRUNE = {"timesteps": 10, "num_inference_steps": 20, "guidance_scale": 5.0}
+
+
+def minisd_ratio(ratio: float, family: str) -> float:
+    """The skill ratio of a concept at setting `ratio`: attributes at half (the paper's 0.02 objects / 0.01 nudity)."""
+    return ratio / 2 if family == "attribute" else ratio
+
+
+def minisd_key(model: str | Path) -> str:
+    """Cache folder name of a minisd pipeline: its folder name and the first 12 hex of its UNet weights' sha256."""
+    path = Path(model)
+    files = sorted((path / "unet").glob("*.safetensors"))
+    if not files:
+        raise SystemExit(f"{path}: not a minisd pipeline folder (no unet/*.safetensors)")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return f"{path.resolve().name}-{h.hexdigest()[:12]}"
+
+
+def minisd_cases(cache: Path, model: str | Path, ratios=RATIOS, concepts: list[str] | None = None
+                 ) -> Iterator[Case]:
+    """ConceptPrune masks of every minisd concept on the UNet `ff.net.2` layers of the pipeline folder `model`."""
+    from revival.minisd import world
+    from revival.models import load_pipeline
+    from revival.unlearn import concept_prune
+
+    concepts = concepts or list(world.CONCEPTS)
+    folder = cache / "minisd" / minisd_key(model)
+    pipe = None
+    weights = None
+    for ratio in ratios:
+        for concept in concepts:
+            family = world.family_of(concept)
+            r = minisd_ratio(ratio, family)
+            path = folder / f"masks_sr{r}_{concept}.safetensors"
+            if pipe is None:
+                torch.manual_seed(0)
+                pipe = load_pipeline(str(model))
+                weights = {n: p.detach().float().clone() for n, p in pipe.unet.named_parameters()
+                           if n.endswith("ff.net.2.weight")}
+            if not path.exists():
+                t0 = time.perf_counter()
+                res = concept_prune(pipe, concept, prompts=world.prune_prompt_pairs(family, concept), skill_ratio=r,
+                                    apply=False, **MINISD_PRUNE)
+                _save_masks(res.masks, path)
+                log(f"minisd: masks {concept} sr{r} in {time.perf_counter() - t0:.1f}s")
+            masks = _load_masks(path)
+            for name, w in weights.items():
+                yield Case("minisd", f"sr{ratio}", concept, name, w, masks[name])
+
+
+def minisd_info(cache: Path, model: str | Path) -> dict:
+    """Where the minisd source's model and masks come from."""
+    from revival.minisd import world
+
+    path = Path(model)
+    record = path / "training.json"
+    training = None
+    if record.exists():
+        t = json.loads(record.read_text())
+        training = {k: t[k] for k in ("component", "steps", "lr", "ema_decay", "wall_s", "threads", "torch") if k in t}
+        training["variant"] = t.get("config", {}).get("variant")
+    return {"model": str(path.resolve()), "training": training, "masks_cache": f"minisd/{minisd_key(path)}",
+            "layers": "every UNet ff.net.2 (7: 64x256, 128x512)",
+            "masks": "revival.unlearn.concept_prune(pipe, concept, prompts=revival.minisd.world.prune_prompt_pairs("
+                     "family, concept), skill_ratio=r, timesteps=10, num_inference_steps=20, guidance_scale=5.0), "
+                     "pipeline loaded by revival.models.load_pipeline as float32, torch seed 0",
+            "skill_ratios": {f: [minisd_ratio(r, f) for r in RATIOS] for f in world.FAMILIES},
+            "settings": "sr0.02 / sr0.2 name the object and style ratio; attributes are pruned at half of it",
+            "concepts": list(world.CONCEPTS)}
 
 
 # ------------------------------------------------------------------------------------------- lm_stdlib
@@ -284,23 +365,50 @@ def wanda_cases(source: str, folder: Path, ratios=RATIOS) -> Iterator[Case]:
 # -------------------------------------------------------------------------------------------- registry
 
 
-def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concepts: list[str] | None = None
-                 ) -> Iterator[Case]:
-    """Cases of one source: `mini` / `mini:LABEL` or a key of LMS."""
+def source_concepts(name: str) -> tuple[str, ...]:
+    """The erasable concepts of a concept-masked source (empty for the LMs)."""
+    if name == "minisd":
+        from revival.minisd import world
+
+        return world.CONCEPTS
+    if name == "mini" or name.startswith("mini:"):
+        from revival.mini import world
+
+        return (*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD)
+    return ()
+
+
+def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concepts: list[str] | None = None,
+                 minisd: str | None = None) -> Iterator[Case]:
+    """Cases of one source: `mini` / `mini:LABEL`, `minisd` (pipeline folder `minisd`) or a key of LMS.
+
+    `concepts` (default every one) is narrowed to those of the source's world.
+    """
+    if concepts is not None and source_concepts(name):
+        concepts = [c for c in concepts if c in source_concepts(name)]
+        if not concepts:
+            return
     if name == "mini" or name.startswith("mini:"):
         label = name.partition(":")[2] or "mini"
         yield from mini_cases(cache, label, mini_pipelines[label], concepts=concepts)
+    elif name == "minisd":
+        if minisd is None:
+            raise SystemExit("source minisd needs its pipeline folder: --minisd PATH")
+        yield from minisd_cases(cache, minisd, concepts=concepts)
     elif name in LMS:
         yield from wanda_cases(name, train_lm(cache, name))
     else:
         raise SystemExit(f"unknown source {name!r}")
 
 
-def source_info(name: str, cache: Path, mini_pipelines: dict[str, str] | None = None) -> dict:
-    """The training log of a trained source; for a mini-world source, where its model and masks come from."""
+def source_info(name: str, cache: Path, mini_pipelines: dict[str, str] | None = None, minisd: str | None = None
+                ) -> dict:
+    """The training log of a trained source; for a concept-masked source, where its model and masks come from."""
     if name in LMS:
         path = cache / name / "train.json"
         return json.loads(path.read_text()) if path.exists() else {}
+    if name == "minisd":
+        return minisd_info(cache, minisd) if minisd else {}
     from revival.mini import world
 
     label = name.partition(":")[2] or "mini"

@@ -8,8 +8,12 @@ the object itself: the analogue of nudity, a property of the depicted thing). No
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from revival.unlearn.prompts import PromptPairs
 
 SIZE = 64
 _SS = 2  # supersampling factor for anti-aliased silhouettes
@@ -35,6 +39,42 @@ TEMPLATES = {
 # Mixture of caption families the diffusion model and the text encoder are trained on.
 TRAIN_MIX = {"scene": 0.08, "object_in_scene": 0.27, "photo": 0.12, "image": 0.05, "style": 0.24,
              "cage": 0.12, "striped": 0.12}
+
+FAMILIES: tuple[str, ...] = ("object", "style", "attribute")
+CONCEPTS: tuple[str, ...] = (*OBJECTS, *STYLES, *ATTRIBUTES)  # every erasable concept
+
+
+def family_of(concept: str) -> str:
+    """The family of an erasable concept: `object`, `style` or `attribute`."""
+    if concept in OBJECTS:
+        return "object"
+    if concept in STYLES:
+        return "style"
+    if concept in ATTRIBUTES:
+        return "attribute"
+    raise KeyError(f"unknown concept {concept!r}; known: {', '.join(CONCEPTS)}")
+
+
+def prune_prompt_pairs(family: str, concept: str) -> PromptPairs:
+    """ConceptPrune's base and target prompts in the paper's templates, on this world's vocabulary.
+
+    Objects: "a {scene}" vs "a {concept} in a {scene}" over the scenes; styles: "a photo of a {object}" vs
+    "a {object} in the style of {concept}" over the objects; attributes: "a photo of a {object}" vs the
+    attribute's own template ("a photo of a {object} in a cage", "a photo of a striped {object}").
+    """
+    from revival.unlearn.prompts import PromptPairs
+
+    if family not in FAMILIES:
+        raise KeyError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    if family_of(concept) != family:
+        raise ValueError(f"{concept!r} is of family {family_of(concept)!r}, not {family!r}")
+    if family == "object":
+        return PromptPairs(tuple(TEMPLATES["scene"].format(scene=s) for s in SCENES),
+                           tuple(TEMPLATES["object_in_scene"].format(object=concept, scene=s) for s in SCENES))
+    base = tuple(TEMPLATES["photo"].format(object=o) for o in OBJECTS)
+    if family == "style":
+        return PromptPairs(base, tuple(TEMPLATES["style"].format(object=o, style=concept) for o in OBJECTS))
+    return PromptPairs(base, tuple(TEMPLATES[concept].format(object=o) for o in OBJECTS))
 
 
 @dataclass(frozen=True)
