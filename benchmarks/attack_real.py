@@ -42,8 +42,9 @@ from revival.attack import DEFAULT_METHOD, revive  # noqa: E402
 from revival.checkpoints import atomic_write_json  # noqa: E402
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack  # noqa: E402
 
-DEFAULT_METHODS = ("paper|softimpute|softimpute:mnar=false|softimpute:holdout=random|softimpute:lam=auto,lam_scale=0.7"
-                   "|softimpute:lam=auto,mnar=false|softimpute:dtype=float64|als|structured")
+DEFAULT_METHODS = ("paper|softimpute|softimpute:sigma_every=1,tune_rows=320|softimpute:mnar=false"
+                   "|softimpute:holdout=random|softimpute:lam=auto,lam_scale=0.7|softimpute:lam=auto,mnar=false"
+                   "|softimpute:dtype=float64|als|structured")
 PER_CASE_COLUMNS = ["overall", "retained", "seconds", "lambda", "rank", "iterations", "converged"]
 
 
