@@ -8,7 +8,9 @@ the 64x64 world's evaluator, each accuracy with its 95% Wilson interval:
 - where concepts live: object and style accuracy with every ff.net.2 zeroed, every attn2.to_v
   zeroed, and every ff.net.2 halved (tells early whether FFN pruning can erase at all);
 - erasure at the paper's settings: ConceptPrune (ffn2, skill_ratio 0.02, attributes 0.01, T = 10)
-  per screened concept: erased accuracy before/after and preserved accuracy before/after;
+  per screened concept: erased accuracy before/after, preserved accuracy before/after, and the mean
+  Jaccard overlap of its mask with the other screened concepts' of its family (concept-specific
+  masks differ; `benchmarks/mask_overlap.py`);
 - with --skill-ratios: the same erasure at other ratios (attributes at half of each), saved under
   `erasure_vs_skill_ratio` (with --sweep-only, added to the variant's stored row, reusing its quality).
 Rows are merged into benchmarks/results/mini_design_screen.json by variant name.
@@ -26,12 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from revival.checkpoints import atomic_write_json
-from revival.evaluate.intervals import pooled, share
-from revival.minisd import world
-from revival.minisd.evaluator import classify, load_evaluator
-from revival.minisd.world import prune_prompt_pairs
-from revival.unlearn import concept_prune
+sys.path.insert(0, str(Path(__file__).parent))
+from mask_overlap import jaccard  # noqa: E402
+
+from revival.checkpoints import atomic_write_json  # noqa: E402
+from revival.evaluate.intervals import pooled, share  # noqa: E402
+from revival.minisd import world  # noqa: E402
+from revival.minisd.evaluator import classify, load_evaluator  # noqa: E402
+from revival.minisd.world import prune_prompt_pairs  # noqa: E402
+from revival.unlearn import concept_prune  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "mini_design_screen.json"
 SCREEN = {"object": ("star", "house", "fish", "key"), "style": ("neon", "sepia"), "attribute": world.ATTRIBUTES}
@@ -91,7 +96,7 @@ def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps:
     """ConceptPrune per screened concept at `ratio` (attributes at half of it, as the paper's 0.02 / 0.01)."""
     unet = pipe.unet
     original = {k: v.clone() for k, v in unet.state_dict().items()}
-    rows = {}
+    rows, masks = {}, {}
     for fam, concepts in SCREEN.items():
         for c in concepts:
             r = ratio / 2 if fam == "attribute" else ratio
@@ -105,9 +110,13 @@ def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps:
                        "erased_before": before[fam][c], "erased_after": after[c],
                        "preserved_before": pooled([before[fam][o] for o in others]) if others else None,
                        "preserved_after": pooled([after[o] for o in others]) if others else None}
+            masks[c] = torch.cat([m.flatten() for _, m in sorted(res.masks.items())]).bool()
             print(f"  {c}: {rows[c]['erased_before']['accuracy']:.2f} -> {rows[c]['erased_after']['accuracy']:.2f}",
                   flush=True)
             unet.load_state_dict(original)
+    for c, row in rows.items():  # concept-specific masks differ between concepts (benchmarks/mask_overlap.py)
+        same = [jaccard(masks[c], masks[o]) for o in SCREEN[row["family"]] if o != c]
+        row["mask_jaccard_same_family"] = round(sum(same) / len(same), 4) if same else None
     return rows
 
 
