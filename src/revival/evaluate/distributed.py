@@ -14,6 +14,7 @@ uses torchrun, and without CUDA the processes fall back to gloo on the CPU):
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -30,9 +31,23 @@ R = TypeVar("R")
 
 
 def process_state() -> PartialState:
-    """accelerate's process state; launched processes without CUDA talk over gloo (accelerate needs cpu=True)."""
+    """accelerate's process state; launched processes without CUDA talk over gloo (accelerate needs cpu=True).
+
+    A launched process also destroys its process group at exit (`close_process_group`).
+    """
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return PartialState(cpu=launched and not torch.cuda.is_available())
+    state = PartialState(cpu=launched and not torch.cuda.is_available())
+    if launched:
+        atexit.register(close_process_group)  # registered twice is harmless: the second call finds none
+    return state
+
+
+def close_process_group() -> None:
+    """Destroy the default process group while the interpreter is still whole: left to finalization, gloo's
+    worker threads can abort the process ("terminate called without an active exception", exit -6) after
+    the work is done (pytorch/pytorch#190489)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def distributed_map(fn: Callable[[list[T]], Sequence[R]], items: Sequence[T],
