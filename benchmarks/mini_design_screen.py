@@ -60,6 +60,16 @@ def hits(family: str, concept: str, pred: dict) -> np.ndarray:
     return pred[concept]
 
 
+def load_candidate(path: Path):
+    """A candidate pipeline folder as a plain fp32 `StableDiffusionPipeline`, safety checker and progress bars off."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, requires_safety_checker=False,
+                                                   torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 class Scorer:
     """Seeded generation (image i: seed i) and classification of concept accuracies."""
 
@@ -121,8 +131,6 @@ def erasure(scorer: Scorer, pipe, before: dict[str, dict[str, dict]], timesteps:
 
 
 def main() -> int:
-    from diffusers import StableDiffusionPipeline
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipeline", type=Path, required=True)
     ap.add_argument("--variant", required=True)
@@ -138,9 +146,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False,
-                                                   torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_candidate(args.pipeline)
     scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"rows": {}}
     if args.sweep_only:

@@ -21,7 +21,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from revival.checkpoints import atomic_write_json
+sys.path.insert(0, str(Path(__file__).parent))
+from mini_design_screen import load_candidate  # noqa: E402
+
+from revival.checkpoints import atomic_write_json  # noqa: E402
 
 
 def fp16_bytes(module: torch.nn.Module) -> int:
@@ -30,8 +33,6 @@ def fp16_bytes(module: torch.nn.Module) -> int:
 
 
 def main() -> int:
-    from diffusers import StableDiffusionPipeline
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pipeline", type=Path, required=True)
     ap.add_argument("--evaluator", type=Path, default=Path("src/revival/minisd/assets/evaluator.safetensors"))
@@ -42,9 +43,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "minisd_cost.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False,
-                                                   torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_candidate(args.pipeline)
     sizes = {name: fp16_bytes(getattr(pipe, name)) for name in ("unet", "vae", "text_encoder")}
     sizes["evaluator"] = args.evaluator.stat().st_size
     total_mb = sum(sizes.values()) / 2**20

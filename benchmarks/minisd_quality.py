@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mini_design_screen import Scorer  # noqa: E402
+from mini_design_screen import Scorer, load_candidate  # noqa: E402
 
 from revival.checkpoints import atomic_write_json  # noqa: E402
 from revival.evaluate.intervals import pooled, versus  # noqa: E402
@@ -59,8 +59,6 @@ def gates(quality: dict) -> tuple[dict, dict]:
 
 
 def main() -> int:
-    from diffusers import StableDiffusionPipeline
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pipeline", type=Path, required=True)
     ap.add_argument("--evaluator", type=Path, required=True)
@@ -72,9 +70,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    pipe = StableDiffusionPipeline.from_pretrained(args.pipeline, safety_checker=None, requires_safety_checker=False,
-                                                   torch_dtype=torch.float32)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_candidate(args.pipeline)
     scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
     quality = {}
     for fam, concepts in (("object", world.OBJECTS), ("style", world.STYLES), ("attribute", world.ATTRIBUTES)):
