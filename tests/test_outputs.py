@@ -126,3 +126,22 @@ def test_interrupted_unet_folder_write_keeps_the_old_one(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_unet_folder({"w": torch.zeros(2)}, {"a": 2}, tmp_path / "unet")
     assert os.listdir(tmp_path) == ["unet"] and read_json(tmp_path / "unet" / "config.json") == {"a": 1}
+
+
+def test_output_published_while_waiting_for_the_lock_refuses_before_any_work(tmp_path, monkeypatch):
+    """Two runs started together: the one that takes the lock after the other published fails on entry."""
+    import revival.outputs as outputs
+
+    out = tmp_path / "run"
+    taken = outputs.acquire_lock
+
+    def lock_after_the_winner_published(path):
+        out.mkdir()
+        (out / "result.json").write_text("{}")  # the winner's output, published between our check and our lock
+        return taken(path)
+
+    monkeypatch.setattr(outputs, "acquire_lock", lock_after_the_winner_published)
+    with pytest.raises(RevivalError, match="not empty"):
+        with staged_folder(out):
+            pytest.fail("work started")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock or temporary folder left

@@ -246,6 +246,12 @@ def staged_folder(out: str | Path, *, overwrite: bool = False, inputs: Iterable[
     except RevivalError:
         _remove_empty(created)
         raise
+    try:  # a run that held the lock may have published `out` between the first check and the lock
+        check_output(out, overwrite=overwrite, inputs=inputs, markers=markers)
+    except RevivalError:
+        release_lock(lock)
+        _remove_empty(created)
+        raise
     tmp = unique_sibling(out, "tmp")
     try:
         tmp.mkdir()
