@@ -19,7 +19,7 @@ import torch
 
 from revival.checkpoints import atomic_write_json
 from revival.evaluate.generate import generate
-from revival.evaluate.mini_eval import FAMILIES
+from revival.evaluate.mini_eval import families
 from revival.mini.evaluator import classify, load_evaluator
 from revival.models import load_pipeline
 from revival.study import family_of
@@ -32,7 +32,7 @@ SETTINGS = [  # (hooks, skill_ratio, timesteps)
 
 
 def target_accuracy(pipe, evaluator, concept: str, n: int, steps: int) -> float:
-    fam = FAMILIES.get(family_of(concept))
+    fam = families("mini").get(family_of(concept))
     prompts = fam.prompts(concept, n)
     images = generate(pipe, prompts, list(range(n)), steps, 4.0, 64, autocast=torch.bfloat16)
     return float(np.mean(fam.hits(concept, prompts, classify(evaluator, images))))

@@ -6,6 +6,9 @@
     python benchmarks/mini_study.py defense   # -> benchmarks/results/defense_mini.json   (issue: obfuscate)
     python benchmarks/mini_study.py plot      # -> the sweep and trade-off PNGs beside those JSON files
 
+`--model FOLDER` runs the same parts on a miniature Stable Diffusion exported by `revival train-mini
+--generation 2` (its 64x64 world, `revival.worlds`), into <part>_minisd.json unless --out says otherwise.
+
 All parts share one resumable stage cache (`--root`, default runs/mini-study; `revival.study`): the
 original model's evaluation, each unlearned model and so on are computed once. Every figure is a
 fraction; each accuracy has its 95% Wilson interval beside it (`*_ci95`). Figures that read the true
@@ -29,9 +32,10 @@ from revival.evaluate.intervals import pooled
 from revival.mini import world
 from revival.models import load_pipeline
 from revival.study import Study, StudySettings, family_of
+from revival.worlds import world as world_named
+from revival.worlds import world_of
 
 RESULTS = Path(__file__).parent / "results"
-CONCEPTS = [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
 
 
 def _log(msg: str) -> None:
@@ -64,13 +68,18 @@ def quality(study: Study) -> dict:
 def unlearn(study: Study, concepts: list[str]) -> dict:
     rows = {}
     for c in concepts:
-        fam = family_of(c)
+        fam = family_of(c, world_of(study.pipe))
         before = study.accuracy(study.original, c, fam)
         unlearned = study.unlearn(c, fam)
         after = study.accuracy(unlearned, c, fam)
         rows[c] = {"family": fam, "erased_before": _acc(before["target"]), "erased_after": _acc(after["target"]),
                    "preserved_before": _acc(before["preserved"]), "preserved_after": _acc(after["preserved"]),
                    "erased_before_ci95": before["target"]["ci95"], "erased_after_ci95": after["target"]["ci95"],
+                   "preserved_before_ci95": before["preserved"]["ci95"],
+                   "preserved_after_ci95": after["preserved"]["ci95"],
+                   "preserved_concepts": [k for k in study.evaluate(unlearned, fam, study.measured(c, fam))
+                                          ["per_concept"] if k != c],
+                   "skill_ratio": study.skill_ratio(fam),
                    "density": unlearned.info["density"], "seconds": unlearned.info["timings_s"]["total"]}
         _log(f"{c}: {rows[c]}")
     return {"concepts": rows}
@@ -221,7 +230,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["quality", "unlearn", "revive", "defense"])
     ap.add_argument("--root", default="runs/mini-study")
-    ap.add_argument("--concepts", nargs="*", default=CONCEPTS)
+    ap.add_argument("--model", default="mini",
+                    help="the bundled first generation (mini) or a miniature Stable Diffusion folder")
+    ap.add_argument("--concepts", nargs="*", default=None, help="default: every erasable concept of the world")
+    ap.add_argument("--guidance", type=float, default=None, help="default: 4.0 (mini), 5.0 (minisd)")
+    ap.add_argument("--attribute-skill-ratio", type=float, default=None,
+                    help="ConceptPrune's ratio for attributes (the paper: 0.01 for nudity; default --skill-ratio)")
+    ap.add_argument("--preserved", type=int, default=None,
+                    help="preserved accuracy pools this many other concepts of the family (seeded sample; "
+                    "default all)")
     ap.add_argument("--sweep-concepts", nargs="*", default=["star", "neon", "cage"])
     ap.add_argument("--methods", nargs="*", default=COMPLETERS.names())
     ap.add_argument("--scales", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
@@ -241,26 +258,39 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="result JSON (default: benchmarks/results/<part>_mini.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, skill_ratio=args.skill_ratio,
-                             timesteps=args.timesteps, hook=args.hook,
-                             locator_ratio=args.locator_ratio)
-    study = Study(load_pipeline("mini"), Path(args.root) / f"{args.hook}-sr{args.skill_ratio:g}-T{args.timesteps}",
-                  settings, log=_log)
+    pipe = load_pipeline(args.model)
+    world_name = world_of(pipe)
+    if world_name == "sd":
+        ap.error(f"--model {args.model}: draws no bundled world; use `revival experiment` with the paper's evaluators")
+    w = world_named(world_name)
+    concepts = args.concepts or [*w.objects, *w.styles, *w.attributes]
+    guidance = args.guidance if args.guidance is not None else {"mini": 4.0, "minisd": 5.0}[world_name]
+    settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, guidance=guidance,
+                             skill_ratio=args.skill_ratio, timesteps=args.timesteps, hook=args.hook,
+                             locator_ratio=args.locator_ratio, preserved=args.preserved,
+                             attribute_skill_ratio=args.attribute_skill_ratio)
+    root = Path(args.root) if world_name == "mini" else Path(args.root) / world_name
+    attr = "" if args.attribute_skill_ratio is None else f"-attr{args.attribute_skill_ratio:g}"
+    study = Study(pipe, root / f"{args.hook}-sr{args.skill_ratio:g}{attr}-T{args.timesteps}", settings, log=_log)
+    suffix = "mini" if world_name == "mini" else world_name
+    if world_name != "mini" and args.part != "unlearn":
+        ap.error(f"{args.part} runs on the first generation only so far; minisd: quality by "
+                 "benchmarks/minisd_quality.py, unlearn here")
     t0 = time.time()
     if args.part == "quality":
         body, name = quality(study), "mini_quality.json"
     elif args.part == "unlearn":
-        body, name = unlearn(study, args.concepts), "unlearn_mini.json"
+        body, name = unlearn(study, concepts), f"unlearn_{suffix}.json"
     elif args.part == "revive":
-        body, name = revive_part(study, args.concepts, args.sweep_concepts, args.methods), "revive_mini.json"
+        body, name = revive_part(study, concepts, args.sweep_concepts, args.methods), "revive_mini.json"
     else:
-        body, name = defense(study, args.concepts, args.scales, args.locators,
+        body, name = defense(study, concepts, args.scales, args.locators,
                              [("neuron", {}), ("decoy", {"fill": "lowrank"})], args.gen_locators,
                              args.gen_all_families), "defense_mini.json"
     training = json.loads((Path(study.pipe.config._name_or_path) / "training.json").read_text()) \
         if (Path(study.pipe.config._name_or_path) / "training.json").exists() else None
     result = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "settings": study.settings_dict(),
-              "model": {"name": "mini", "training": training}, **body,
+              "model": {"name": world_name, "path": str(args.model), "training": training}, **body,
               "wall_s": round(time.time() - t0, 1), "threads": args.threads}
     out = Path(args.out) if args.out else RESULTS / name
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -325,6 +325,8 @@ CASES: list[Case] = [
          ("-n " + HUGE_N, "memory"), unbounded=True),
     Case("experiment_n_eval_huge", ("experiment", "rq1", "--n-eval", HUGE_N, "--out", "{out}"),
          ("--n-eval " + HUGE_N, "memory"), unbounded=True),
+    Case("experiment_preserved_on_mini", ("experiment", "rq1", "--preserved", "2", "--out", "{out}"),
+         ("--preserved", "miniature Stable Diffusion only")),
     # ---- silent nonsense
     Case("revive_all_zero_checkpoint", ("revive", "--unet", "{case}/zero.safetensors", "--out", "{out}"),
          ("{case}/zero.safetensors", "nothing to complete from"),

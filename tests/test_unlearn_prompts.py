@@ -6,7 +6,8 @@ from revival.errors import RevivalError
 from revival.mini import world
 from revival.mini.model import build_pipeline
 from revival.mini.tokenizer import build_tokenizer
-from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, read_prompt_pairs, world_of
+from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, read_prompt_pairs
+from revival.worlds import world_of
 
 
 def test_sd_families_use_the_papers_fillers():

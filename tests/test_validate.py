@@ -50,15 +50,16 @@ def test_catalog_matches_the_registries():
     from revival.attack import COMPLETERS, DEFAULT_METHOD, LOCATORS, MAGNITUDES
     from revival.attack.magnitudes import MAGNITUDES as RULES
     from revival.defend import DEFENSES
-    from revival.evaluate.mini_eval import FAMILIES
+    from revival.evaluate.mini_eval import families
     from revival.experiments import EXPERIMENTS
     from revival.minisd.unet import VARIANTS
+    from revival.worlds import WORLDS
 
     assert tuple(COMPLETERS.names()) == catalog.COMPLETION_METHODS and DEFAULT_METHOD == catalog.DEFAULT_METHOD
     assert tuple(MAGNITUDES.names()) == catalog.MAGNITUDE_RULES and catalog.NEEDS_REFERENCE == set(
         RULES.names_where(needs_reference=True))
     assert tuple(LOCATORS.names()) == catalog.LOCATOR_NAMES and tuple(DEFENSES.names()) == catalog.DEFENSE_NAMES
-    assert tuple(FAMILIES.names()) == catalog.FAMILY_NAMES
+    assert all(tuple(families(w).names()) == catalog.FAMILY_NAMES for w in WORLDS.names())
     assert {n: EXPERIMENTS.get(n).question for n in EXPERIMENTS.names()} == catalog.EXPERIMENT_QUESTIONS
     assert tuple(VARIANTS) == catalog.MINISD_VARIANTS
 

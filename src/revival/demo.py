@@ -96,6 +96,17 @@ def sd_profile(quick: bool, concepts: tuple[str, ...] | None, sampling: tuple[in
                       tradeoff_scales=(1.0, 2.0) if quick else (0.25, 0.5, 1.0, 2.0))
 
 
+def minisd_profile(quick: bool, concepts: tuple[str, ...] | None) -> DemoConfig:
+    """A demo on a miniature Stable Diffusion (`revival train-mini --generation 2`): the paper's settings (skill_ratio
+    0.02, attributes 0.01, T = 10), its own sampling (20 steps, guidance 5), 32 images of each erased concept per stage
+    (--quick 8); preserved accuracy pools a seeded sample of 2 other concepts of the family (--quick 1)."""
+    study = StudySettings(n_eval=8 if quick else 32, eval_steps=20, guidance=5.0, skill_ratio=0.02,
+                          attribute_skill_ratio=0.01, preserved=1 if quick else 2,
+                          budget_factors=(1.0,) if quick else (0.5, 1.0, 2.0))
+    return DemoConfig(concepts=tuple(concepts or ("star", "neon", "striped")), study=study,
+                      top_ratios_generated=(0.2,), tradeoff_scales=(1.0, 2.0) if quick else (0.5, 1.0, 2.0))
+
+
 def profile(name: str, concepts: tuple[str, ...] | None = None) -> DemoConfig:
     """The settings of profile `name` (full or quick), optionally for other concepts."""
     if name not in PROFILES:
@@ -148,8 +159,8 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     (objects: Imagenette classes; styles: the paper's artists)."""
     if not config.concepts:
         raise RevivalError("the demo needs at least one concept")
-    mini = pipe is None or world_of(pipe) == "mini"
-    families = (dict(resolve_concept(c) for c in config.concepts) if mini
+    world_name = "mini" if pipe is None else world_of(pipe)
+    families = (dict(resolve_concept(c, None, world_name) for c in config.concepts) if world_name != "sd"
                 else {c: protocol_of(c)[1] for c in config.concepts})
     run_dir = Path(run_dir)
     study = Study(pipe, run_dir / "stages", config.study, evaluators=evaluators)
@@ -188,7 +199,8 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     clock.finish()
     result = {
         "title": "Concept revival audit: the whole story on "
-                 + ("the bundled mini model" if mini else f"{type(pipe).__name__} ({', '.join(config.concepts)})"),
+                 + {"mini": "the bundled mini model", "minisd": "the miniature Stable Diffusion"}.get(
+                     world_name, f"{type(pipe).__name__} ({', '.join(config.concepts)})"),
         "concepts": concepts,
         "accuracy_by_stage": {c: {s: r["stages"][s]["target"] for s in STAGES} for c, r in concepts.items()},
         "preserved_by_stage": {c: {s: r["stages"][s]["preserved"] for s in STAGES} for c, r in concepts.items()},

@@ -64,6 +64,25 @@ def is_mini(path: Path) -> bool:
     return model_index(path).get("_class_name") == MINI_CLASS
 
 
+def bundled_world(path: Path) -> str | None:
+    """`mini` or `minisd` when the folder draws a bundled world (whose evaluator ships with revival), else None.
+
+    `minisd`: a StableDiffusionPipeline whose word-level tokenizer knows exactly the 64x64 world's words, as every
+    folder `revival train-mini --generation 2` exports."""
+    if is_mini(path):
+        return "mini"
+    tok = path / "tokenizer" / "tokenizer.json"
+    if model_index(path).get("_class_name") != "StableDiffusionPipeline" or not tok.is_file():
+        return None
+    vocab = read_json(tok).get("model", {}).get("vocab")
+    if not isinstance(vocab, dict):
+        return None
+    from revival.minisd.world import vocabulary
+
+    words = {w for w in vocab if not (w.startswith("<") and w.endswith(">"))}
+    return "minisd" if words == set(vocabulary()) else None
+
+
 def check_configs(path: Path) -> None:
     """Parse every component's JSON config of pipeline folder `path`: one line naming a broken one."""
     for name in model_index(path):
@@ -82,6 +101,10 @@ CLASS_FAMILIES = {"MiniPipeline": "mini", "StableDiffusionPipeline": "sd1", "Sta
                   "StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux"}
 FAMILY_SAMPLING = {"mini": (25, 4.0, 64), "sd1": (50, 7.5, 8), "sd2": (50, 7.5, 8), "sdxl": (50, 5.0, 4),
                    "sd3": (28, 7.0, 4), "flux": (28, 3.5, 2)}
+
+
+# A bundled world's own sampling (steps, guidance, batch size): minisd's quality gates are measured at 20 / 5.0.
+WORLD_SAMPLING = {"mini": FAMILY_SAMPLING["mini"], "minisd": (20, 5.0, 64)}
 
 
 def folder_family(path: Path) -> str:

@@ -31,7 +31,7 @@ from revival.errors import RevivalError
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
-from revival.evaluate.mini_eval import FAMILIES, evaluate_family
+from revival.evaluate.mini_eval import evaluate_family, families
 from revival.families import denoiser
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
 from revival.unlearn import concept_prune, world_of
@@ -46,6 +46,7 @@ class StudySettings:
     guidance: float = 4.0
     seed: int = 0
     skill_ratio: float = 0.02
+    attribute_skill_ratio: float | None = None  # the attribute family's, where it differs (the paper: 0.01 for nudity)
     timesteps: int = 10
     select_ratio: float = 0.0
     hook: str = "ffn2"
@@ -58,6 +59,9 @@ class StudySettings:
     # adaptive attacker's budget (share of entries it calls pruned); None: budget_factors x the method's pruned share
     locator_ratio: float | None = None
     budget_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
+    # bundled worlds: how many of the family's other concepts "preserved" pools (a seeded sample, the same for every
+    # target and stage); None: all of them
+    preserved: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -76,11 +80,12 @@ def defense_tag(defense: str, scale: float, scope: str = "row", params: dict | N
             + ("" if scope == "row" else f"-{scope}"))
 
 
-def family_of(concept: str) -> str:
-    """The family of an erasable concept word: the mini world's, else the paper's (an Imagenette class: object,
-    an artist: style, nudity: attribute)."""
-    for name in FAMILIES.names():
-        if concept in FAMILIES.get(name).targets:
+def family_of(concept: str, world_name: str = "mini") -> str:
+    """The family of an erasable concept word: a bundled world's (`mini`, `minisd`), else the paper's (an
+    Imagenette class: object, an artist: style, nudity: attribute)."""
+    fams = families(world_name) if world_name != "sd" else None
+    for name in fams.names() if fams else ():
+        if concept in fams.get(name).targets:
             return name
     from revival.evaluate.sd_eval import protocol_of
 
@@ -116,7 +121,7 @@ class Study:
         def make() -> Unlearned:
             self.log(f"prune {concept} (seed {seed})")
             self._load(self.original_state)
-            res = concept_prune(self.pipe, concept, family, skill_ratio=self.s.skill_ratio,
+            res = concept_prune(self.pipe, concept, family, skill_ratio=self.skill_ratio(family),
                                 timesteps=self.s.timesteps, select_ratio=self.s.select_ratio, hook=self.s.hook,
                                 seed=seed, apply=False)
             layers = {n: self.original_state[n].masked_fill(m.to(self.original_state[n].device), 0)
@@ -189,31 +194,77 @@ class Study:
         return self.store.get(key, make)
 
     # ------------------------------------------------------------------ measurement
-    def evaluate(self, stage: Stage, family: str) -> dict:
-        """{family, per_concept: {concept: share with ci95}, prompts, seeds, images} of one stage (cached)."""
-        path = self.root / "evals" / f"{stage.key.replace('/', '.')}.{family}.json"
-        npz = path.with_suffix(".npz")
-        if path.exists() and npz.exists():
-            rec = json.loads(path.read_text())
-            rec["images"] = dict(np.load(npz))
+    def evaluate(self, stage: Stage, family: str, concepts: tuple[str, ...] | None = None) -> dict:
+        """{family, per_concept: {concept: share with ci95}, prompts, seeds, images} of one stage (cached).
+
+        `concepts`: only these concepts of a bundled world's family, each cached on its own (so another subset at
+        the same stage draws only what it lacks); None: the whole family in one pass."""
+        stem = f"{stage.key.replace('/', '.')}.{family}"
+        if concepts is not None and world_of(self.pipe) != "sd":
+            recs = [self._evaluate_bundled(stage, family, (c,), self.root / "evals" / f"{stem}.{c}.json")
+                    for c in self._missing_first(stage, family, concepts)]
+            rec = {k: recs[0][k] for k in ("family", "stage", "seeds", "autocast")}
+            for k in ("per_concept", "prompts", "images"):
+                rec[k] = {c: r[k][c] for r in recs for c in r[k]}
             return rec
+        path = self.root / "evals" / f"{stem}.json"
+        if world_of(self.pipe) == "sd":
+            cached = self._cached(path)
+            if cached is not None:
+                return cached
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.log(f"evaluate {stage.key} ({family})")
+            return self._evaluate_sd(stage, family, path, path.with_suffix(".npz"))
+        return self._evaluate_bundled(stage, family, None, path)
+
+    def _missing_first(self, stage: Stage, family: str, concepts: tuple[str, ...]) -> tuple[str, ...]:
+        """`concepts`, after generating every uncached one of them in one pass (one batch, not one per concept)."""
+        stem = f"{stage.key.replace('/', '.')}.{family}"
+        missing = tuple(c for c in concepts if self._cached(self.root / "evals" / f"{stem}.{c}.json") is None)
+        if len(missing) > 1:
+            rec = self._evaluate_bundled(stage, family, missing, None)
+            for c in missing:
+                one = {**rec, "per_concept": {c: rec["per_concept"][c]}, "prompts": {c: rec["prompts"][c]}}
+                self._store(one, {c: rec["images"][c]}, self.root / "evals" / f"{stem}.{c}.json")
+        return concepts
+
+    @staticmethod
+    def _cached(path: Path) -> dict | None:
+        npz = path.with_suffix(".npz")
+        if not (path.exists() and npz.exists()):
+            return None
+        rec = json.loads(path.read_text())
+        rec["images"] = dict(np.load(npz))
+        return rec
+
+    @staticmethod
+    def _store(rec: dict, images: dict[str, np.ndarray], path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.log(f"evaluate {stage.key} ({family})")
-        if world_of(self.pipe) != "mini":
-            return self._evaluate_sd(stage, family, path, npz)
+        npz = path.with_suffix(".npz")
+        tmp = npz.with_name(npz.stem + ".tmp.npz")
+        np.savez_compressed(tmp, **images)
+        tmp.replace(npz)
+        atomic_write_json({k: v for k, v in rec.items() if k != "images"}, path)
+
+    def _evaluate_bundled(self, stage: Stage, family: str, concepts: tuple[str, ...] | None,
+                          path: Path | None) -> dict:
+        """One stage of a bundled world's family (or some of its concepts), by the world's evaluator; cached at
+        `path` unless None."""
+        cached = None if path is None else self._cached(path)
+        if cached is not None:
+            return cached
+        self.log(f"evaluate {stage.key} ({family}{'' if concepts is None else ': ' + ', '.join(concepts)})")
         self._load(stage.state(self.original_state))
         autocast = resolve_autocast(self.s.precision, self.pipe.device)
         try:
             ev = evaluate_family(self.pipe, family, self.s.n_eval, self.s.seed, self.s.eval_steps, self.s.guidance,
-                                 self.s.batch_size, autocast=autocast)
+                                 self.s.batch_size, autocast=autocast, concepts=concepts)
         finally:
             self._load(self.original_state)
-        tmp = npz.with_name(npz.stem + ".tmp.npz")
-        np.savez_compressed(tmp, **ev.images)
-        tmp.replace(npz)
         rec = {"family": family, "stage": stage.key, "per_concept": ev.shares, "prompts": ev.prompts,
                "seeds": ev.seeds, "autocast": str(autocast).replace("torch.", "") if autocast else "fp32"}
-        atomic_write_json(rec, path)
+        if path is not None:
+            self._store(rec, ev.images, path)
         rec["images"] = ev.images
         return rec
 
@@ -297,10 +348,24 @@ class Study:
 
     def accuracy(self, stage: Stage, concept: str, family: str) -> dict:
         """{target, preserved} shares (accuracy, k, n, ci95) of `concept` at one stage, plus its images and prompts."""
-        rec = self.evaluate(stage, family)
+        rec = self.evaluate(stage, family, self.measured(concept, family))
         shares = rec["per_concept"]
         return {"target": shares[concept], "preserved": pooled([s for c, s in shares.items() if c != concept]),
                 "images": rec["images"][concept], "prompts": rec["prompts"][concept]}
+
+    def skill_ratio(self, family: str) -> float:
+        """ConceptPrune's skill_ratio for a concept of `family`."""
+        if family == "attribute" and self.s.attribute_skill_ratio is not None:
+            return self.s.attribute_skill_ratio
+        return self.s.skill_ratio
+
+    def measured(self, concept: str, family: str) -> tuple[str, ...] | None:
+        """The concepts measured for `concept`: itself and the study's seeded sample of the family's others (the
+        same order for every target, so targets share images), or None for the whole family."""
+        if self.s.preserved is None or world_of(self.pipe) == "sd":
+            return None
+        order = np.random.default_rng(self.s.seed).permutation(families(world_of(self.pipe)).get(family).concepts)
+        return (concept, *[str(c) for c in order if c != concept][: self.s.preserved])
 
     def settings_dict(self) -> dict:
         """The settings as a plain dict."""

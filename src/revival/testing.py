@@ -116,6 +116,26 @@ def tiny_sd_pipeline(path: str | Path, seed: int = 0, safety_checker: bool = Fal
     return path
 
 
+def tiny_minisd_pipeline(path: str | Path, seed: int = 0) -> Path:
+    """A random-weight miniature Stable Diffusion saved to `path`: the real VAE, text encoder and tokenizer
+    (the 64x64 world's words) around a two-level UNet, so it draws that world's 64x64 images fast."""
+    from revival.minisd.autoencoder import build_vae
+    from revival.minisd.pipeline import assemble, tokenizer
+    from revival.minisd.text_encoder import TEXT_DIM as MINISD_TEXT_DIM
+    from revival.minisd.text_encoder import text_config
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 32),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=MINISD_TEXT_DIM, attention_head_dim=4, norm_num_groups=8,
+    )
+    pipe = assemble(build_vae(seed), CLIPTextModel(text_config(len(tokenizer()))), unet)
+    pipe.save_pretrained(path)
+    return path
+
+
 # ---------------------------------------------------------------- the other diffusers text-to-image families
 def _clip_config(tokenizer: CLIPTokenizer, hidden: int = TEXT_DIM, projection: int | None = None) -> CLIPTextConfig:
     extra = {} if projection is None else {"projection_dim": projection}

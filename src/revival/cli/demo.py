@@ -10,7 +10,7 @@ from pathlib import Path
 from revival import validate
 from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.errors import RevivalError
-from revival.modelfiles import is_mini, resolve_model_path
+from revival.modelfiles import bundled_world, resolve_model_path
 from revival.outputs import claim_run_folder
 
 from .experiment import tqdm_progress
@@ -86,18 +86,29 @@ def run(args: argparse.Namespace) -> int:
         raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick or "
                            "--concepts with it")
     model_path = resolve_model_path(args.model)
-    mini = is_mini(model_path)
+    world_name = bundled_world(model_path)
+    mini = world_name is not None
     from tqdm import tqdm
 
     from revival.checkpoints import find_unet_folder
-    from revival.demo import RUN_FILE, DemoConfig, profile, resume_run, run_demo, sd_profile, start_run, write_outputs
+    from revival.demo import (
+        RUN_FILE,
+        DemoConfig,
+        minisd_profile,
+        profile,
+        resume_run,
+        run_demo,
+        sd_profile,
+        start_run,
+        write_outputs,
+    )
     from revival.evaluate.mini_eval import resolve_concept
     from revival.evaluate.sd_eval import protocol_of
     from revival.experiments import config_to_dict
-    from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
     from revival.modelfiles import FAMILY_SAMPLING, folder_family
     from revival.models import load_info, load_pipeline
     from revival.results import base_result, describe_input
+    from revival.worlds import world
 
     device = validate.resolve_device(args.device)
     model = describe_input(find_unet_folder(model_path) or model_path)
@@ -110,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
         claim_run_folder(out, resume=True)
     else:
         if mini:
-            concepts = tuple(resolve_concept(c)[0] for c in args.concepts) if args.concepts else None
-            config: DemoConfig = profile("quick" if args.quick else "full", concepts)
+            concepts = tuple(dict.fromkeys(resolve_concept(c, None, world_name)[0] for c in args.concepts)) \
+                if args.concepts else None
+            config: DemoConfig = (profile("quick" if args.quick else "full", concepts) if world_name == "mini"
+                                  else minisd_profile(args.quick, concepts))
         else:
             concepts = tuple(dict.fromkeys("naked" if protocol_of(c)[1] == "attribute" else protocol_of(c)[0]
                                            for c in args.concepts)) if args.concepts else None
@@ -131,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     base = base_result(command_line(), config_to_dict(config),
-                       {"model": model_path, "evaluator": EVALUATOR_PATH if mini else None,
+                       {"model": model_path, "evaluator": world(world_name).evaluator_path if mini else None,
                         "classifier": None if mini else args.classifier})
     if not mini:
         base["config"]["evaluators"] = {"classifier": args.classifier, "clip": args.clip}

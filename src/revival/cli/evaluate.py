@@ -1,6 +1,7 @@
 """`revival evaluate`: how erased a concept is, and how intact the rest, on the mini model or a Stable Diffusion model.
 
-The mini model: its family's concepts, classified by the mini-world evaluator. Any other pipeline (SD
+A bundled world's model (the mini model, or a miniature Stable Diffusion from `revival train-mini --generation 2`):
+its family's concepts, classified by that world's evaluator. Any other pipeline (SD
 1.x/2.x, SDXL, SD3, Flux, local or from the Hub): the paper's protocol (`revival.evaluate.sd_eval`) with
 the evaluator files the user gives (ResNet-50 weights, a CLIP model, NudeNet).
 """
@@ -15,12 +16,11 @@ from revival import budget, catalog, validate
 from revival.cli._common import WORD_LIMIT, add_evaluator_args, add_model_args, add_sampling_args, command_line
 from revival.errors import RevivalError
 from revival.modelfiles import (
-    FAMILY_SAMPLING,
+    WORLD_SAMPLING,
+    bundled_world,
     check_steps,
     default_batch,
-    folder_family,
     image_size,
-    is_mini,
     resolve_model_path,
 )
 from revival.outputs import staged_folder
@@ -74,40 +74,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.model)
-    if not is_mini(model_path):
+    world_name = bundled_world(model_path)
+    if world_name is None:
         return run_sd(args, model_path)
     args.num_images = args.num_images or 32
-    steps, guidance, batch = FAMILY_SAMPLING[folder_family(model_path)]
+    steps, guidance, batch = WORLD_SAMPLING[world_name]
     args.steps, args.batch_size = args.steps or steps, args.batch_size or batch
     args.guidance = guidance if args.guidance is None else args.guidance
     check_steps(model_path, args.steps)
-    from revival.evaluate.mini_eval import FAMILIES, resolve_concept
+    from revival.evaluate.mini_eval import families, resolve_concept
 
-    concept, family = resolve_concept(args.concept, args.family)
-    n_total = args.num_images * len(FAMILIES.get(family).concepts)
+    concept, family = resolve_concept(args.concept, args.family, world_name)
+    n_total = args.num_images * len(families(world_name).get(family).concepts)
     grids = ((args.num_images, GRID_SCALE),) + (((n_total, 1),) if args.save_images else ())
     budget.check_images(n_total, args.batch_size, image_size(model_path), grids, n_value=args.num_images)
     out = Path(args.out)
     with staged_folder(out, overwrite=args.overwrite, inputs=[args.unet]) as tmp:
-        summary = _evaluate(args, out, tmp, concept, family)
+        summary = _evaluate(args, out, tmp, concept, family, world_name)
     print(summary)
     return 0
 
 
-def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, family: str) -> str:
+def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, family: str, world_name: str) -> str:
     """Generate, classify and write result.json and grid.png into `tmp`; the summary line."""
     from revival.evaluate.generate import make_grid
     from revival.evaluate.mini_eval import concept_accuracy, concept_intervals, evaluate_family
-    from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
-    from revival.mini.evaluator import load_evaluator
     from revival.models import load_pipeline
     from revival.results import base_result, write_result
+    from revival.worlds import world
 
     device = validate.resolve_device(args.device)
     t0 = time.time()
     pipe = load_pipeline(args.model, args.unet, device=device, dtype=args.dtype, allow_pickle=args.allow_pickle,
                          safety_checker=args.safety_checker)
-    evaluator = load_evaluator()
+    evaluator = world(world_name).load_evaluator()
     t1 = time.time()
     ev = evaluate_family(pipe, family, args.num_images, args.seed, args.steps, args.guidance, args.batch_size,
                          evaluator=evaluator, progress=True)
@@ -119,11 +119,13 @@ def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, fami
         for c, imgs in ev.images.items():
             make_grid(imgs, scale=1).save(tmp / "images" / f"{c}.png")
         outputs["images"] = str(out / "images")
-    config = {"concept": concept, "family": family, "n_per_concept": args.num_images, "seed": args.seed,
+    config = {"concept": concept, "family": family, "world": world_name, "n_per_concept": args.num_images,
+              "seed": args.seed,
               "steps": args.steps, "guidance": args.guidance, "batch_size": args.batch_size,
               "prompts": {c: sorted(set(p)) for c, p in ev.prompts.items()}}
     result = base_result(command_line(), config, {"model": args.model if args.model != "mini" else None,
-                                                  "unet": args.unet, "evaluator": EVALUATOR_PATH})
+                                                  "unet": args.unet,
+                                                  "evaluator": world(world_name).evaluator_path})
     result["accuracy"] = concept_accuracy(ev.per_concept, concept)
     result["per_concept"] = ev.per_concept
     result["intervals"] = {**concept_intervals(ev.shares, concept), "per_concept": ev.shares,

@@ -12,7 +12,7 @@ from revival import catalog, validate
 from revival.budget import check_images
 from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.errors import RevivalError
-from revival.modelfiles import is_mini, resolve_model_path
+from revival.modelfiles import WORLD_SAMPLING, bundled_world, image_size, is_mini, resolve_model_path
 from revival.outputs import claim_run_folder
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
 PAPER_NUDITY_SKILL_RATIO = 0.01
 MINI_SKILL_RATIO = 0.2  # the setting that erases on the mini model (issue 3's erase search)
-MINI_SIZE = (32, 32)  # the mini world's images
 MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
+MINISD_PRESERVED = 3  # minisd: preserved accuracy pools a seeded sample of this many other concepts of the family
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images per concept and stage (default 10; --quick 4); accuracy is a share of these")
     p.add_argument("--eval-steps", type=validate.integer(1, 1000), default=None,
                    help="DDIM steps per evaluation image (default 10)")
+    p.add_argument("--preserved", type=validate.positive_int, default=None,
+                   help="a miniature Stable Diffusion's preserved accuracy pools a seeded sample of this many other "
+                        f"concepts of the family (default {MINISD_PRESERVED}; the mini model: all)")
     p.add_argument("--skill-ratio", type=validate.ratio, default=None,
                    help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
                         "erase, see benchmarks/results/unlearn_mini.json; otherwise the paper's 0.02, and 0.01 for "
@@ -141,14 +144,17 @@ def sd_concepts(args: argparse.Namespace) -> tuple[list[str], str]:
     return list(dict.fromkeys("naked" if f == "attribute" else c for c, f in found)), families.pop()
 
 
-def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None, images: bool = True):
+def _config(args: argparse.Namespace, world_name: str | None, model_path: Path | None = None, images: bool = True):
+    """The run's ExperimentConfig: a bundled world's (`mini`, `minisd`) or, for None, a Stable Diffusion model's."""
     from revival.evaluate.mini_eval import resolve_concept
     from revival.experiments import ExperimentConfig, config_from_dict, config_to_dict, quick_config
     from revival.modelfiles import FAMILY_SAMPLING, folder_family
 
+    mini = world_name is not None
     concepts = args.concepts
-    if mini and concepts:
-        concepts = [resolve_concept(c, args.family)[0] for c in concepts]
+    found = [resolve_concept(c, args.family, world_name) for c in concepts or ()] if mini else []
+    if found:
+        concepts = [c for c, _ in found]
     sd_family = None
     if not mini and concepts and images:
         concepts, sd_family = sd_concepts(args)
@@ -156,11 +162,22 @@ def _config(args: argparse.Namespace, mini: bool, model_path: Path | None = None
     kw = {"family": args.family or (None if mini else sd_family or "object")}
     if concepts:
         kw["concepts"] = tuple(concepts)
+    attributes_only = sd_family == "attribute" or bool(found) and all(f == "attribute" for _, f in found)
     skill = args.skill_ratio if args.skill_ratio is not None else (
-        MINI_SKILL_RATIO if mini else PAPER_NUDITY_SKILL_RATIO if sd_family == "attribute" else PAPER_SKILL_RATIO)
+        MINI_SKILL_RATIO if world_name == "mini" else PAPER_NUDITY_SKILL_RATIO if attributes_only
+        else PAPER_SKILL_RATIO)
     budget = args.locator_ratio
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
+    if world_name == "minisd":  # the paper's settings on the miniature, with its own sampling
+        steps, guidance, batch = WORLD_SAMPLING["minisd"]
+        if args.skill_ratio is None:
+            data["study"]["attribute_skill_ratio"] = PAPER_NUDITY_SKILL_RATIO
+        data["study"].update(eval_steps=steps, guidance=guidance, batch_size=batch,
+                             preserved=args.preserved or MINISD_PRESERVED, n_eval=4 if args.quick else 32)
+    elif args.preserved is not None:
+        raise RevivalError("--preserved applies to a miniature Stable Diffusion only (the mini model measures "
+                           "every concept of the family; a Stable Diffusion model, the paper's classes)")
     seeds = args.seeds or ([0, 1, 2] if args.name == "rq3" and not args.quick else [0])
     kw["seeds"] = tuple(dict.fromkeys(seeds))
     # Stable Diffusion: the family's published sampling, the paper's prompts per concept
@@ -195,23 +212,25 @@ def run(args: argparse.Namespace) -> int:
         if any(v not in (None, False) for v in given_settings):
             raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
                                "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval or --eval-steps with it")
-    if args.n_eval is not None:
-        check_images(args.n_eval * MOST_CONCEPTS, 64, MINI_SIZE, n_value=args.n_eval, n_option="--n-eval")
     from tqdm import tqdm
 
     from revival.checkpoints import atomic_write_text, find_unet_folder
     from revival.experiments import EXPERIMENTS, ExperimentConfig, config_to_dict, run_experiment
     from revival.experiments.config import read_run_file, write_run_file
-    from revival.mini.evaluator import DEFAULT_PATH as EVALUATOR_PATH
     from revival.models import load_pipeline
     from revival.report.html import render_report
     from revival.results import base_result, describe_input, write_result
     from revival.study import Study
+    from revival.worlds import world
 
     exp = EXPERIMENTS.get(args.name)
     device = validate.resolve_device(args.device)
     model_path = resolve_model_path(args.model)
-    mini = is_mini(model_path)
+    world_name = bundled_world(model_path)
+    mini = world_name is not None
+    if args.n_eval is not None:
+        size = {"mini": (32, 32), "minisd": (64, 64)}.get(world_name) or image_size(model_path)
+        check_images(args.n_eval * MOST_CONCEPTS, 64, size, n_value=args.n_eval, n_option="--n-eval")
     if exp.needs_images and not mini and not args.concepts and not args.resume:
         raise RevivalError(f"{exp.name} on {model_path} needs --concepts (Imagenette classes, e.g. church, with "
                            "--classifier; artists with --family style and --clip; or nudity, with NudeNet and "
@@ -232,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         config = read_run_file(out / RUN_FILE, f"experiment {exp.name}", model, ExperimentConfig)
         claim_run_folder(out, resume=True)
     else:
-        config = _config(args, mini, model_path, exp.needs_images)
+        config = _config(args, world_name, model_path, exp.needs_images)
         default_out = Path("runs") / time.strftime(f"{exp.name}-%Y%m%d-%H%M%S")
         out = claim_run_folder(Path(args.out) if args.out else default_out, overwrite=args.overwrite,
                                inputs=[model_path, args.unet, args.masks], markers=[RUN_FILE])
@@ -251,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
               f"`revival experiment {exp.name} --model {args.model} --resume {out}`", file=sys.stderr)
         return 130
     inputs = {"model": model_path, "unet": args.unet, "masks": args.masks,
-              "evaluator": EVALUATOR_PATH if exp.needs_images else None}
+              "evaluator": world(world_name).evaluator_path if exp.needs_images and mini else None}
     result = {**base_result(command_line(), config_to_dict(config), inputs), **result, "resumed": bool(args.resume)}
     plot = exp.plot(result["figures"], out / f"{exp.name}.png")
     atomic_write_text(_findings_text(result), out / "findings.txt")

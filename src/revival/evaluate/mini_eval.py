@@ -1,10 +1,11 @@
-"""Concept-level accuracy of the mini model, read off its images by the mini-world evaluator.
+"""Concept-level accuracy of a bundled model, read off its images by its world's evaluator (`revival.worlds`).
 
-Families mirror the paper's: `object` ("a {object} in a {scene}" over the 6 scenes, object head),
-`style` ("a {object} in the style of {style}" over the 10 objects, style head) and `attribute`
-("a photo of a {object} in a cage" over the objects, cage head). The attribute family has one
-erasable concept, `cage`; its "preserved" figure comes from the control concept `photo`: object
-accuracy on plain "a photo of a {object}" prompts, i.e. whether the model still draws objects.
+Families mirror the paper's: `object` ("a {object} in a {scene}" over the world's scenes, object
+head), `style` ("a {object} in the style of {style}" over its objects, style head) and `attribute`
+(each attribute's template over the objects, e.g. "a photo of a {object} in a cage", its own head).
+The attribute family's "preserved" figure comes from the control concept `photo`: object accuracy
+on plain "a photo of a {object}" prompts, i.e. whether the model still draws objects.
+Worlds: `mini` (the first generation, 32x32) and `minisd` (the miniature Stable Diffusion, 64x64).
 
 Image i of every concept is drawn with seed `seed + i`, so the same prompts get the same noise at
 every model stage (original, unlearned, revived, defended).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
@@ -22,9 +24,8 @@ from revival.catalog import CONTROL
 from revival.errors import RevivalError
 from revival.evaluate.generate import generate
 from revival.evaluate.intervals import pooled, share
-from revival.mini import world
-from revival.mini.evaluator import MiniEvaluator, classify, load_evaluator
 from revival.registry import Registry
+from revival.worlds import World, world, world_of
 
 
 @dataclass(frozen=True)
@@ -38,54 +39,64 @@ class Family:
     hits: Callable[[str, list[str], dict], np.ndarray]  # (concept, prompts, predictions) -> bool per image
 
 
-FAMILIES: Registry[Family] = Registry("concept family")
-
-
-def _register(family: Family) -> None:
-    FAMILIES.register(family.name)(family)
-
-
 def _cycle(template: str, key: str, values: tuple[str, ...], n: int, **fixed: str) -> list[str]:
-    return [world.TEMPLATES[template].format(**{key: values[i % len(values)]}, **fixed) for i in range(n)]
+    return [template.format(**{key: values[i % len(values)]}, **fixed) for i in range(n)]
 
 
-_register(Family(
-    "object", world.OBJECTS, world.OBJECTS,
-    prompts=lambda c, n: _cycle("object_in_scene", "scene", world.SCENES, n, object=c),
-    hits=lambda c, prompts, pred: pred["object"] == c,
-))
-_register(Family(
-    "style", world.STYLES, world.STYLES,
-    prompts=lambda c, n: _cycle("style", "object", world.OBJECTS, n, style=c),
-    hits=lambda c, prompts, pred: pred["style"] == c,
-))
-_register(Family(
-    "attribute", (world.ATTRIBUTE_WORD, CONTROL), (world.ATTRIBUTE_WORD,),
-    prompts=lambda c, n: _cycle("attribute" if c == world.ATTRIBUTE_WORD else "photo", "object", world.OBJECTS, n),
-    hits=lambda c, prompts, pred: (
-        pred["caged"] if c == world.ATTRIBUTE_WORD
-        else pred["object"] == np.array([world.parse_caption(p).object for p in prompts])
-    ),
-))
+def _object_of(prompt: str, objects: tuple[str, ...]) -> str | None:
+    return next((w for w in prompt.split() if w in objects), None)
 
 
-def known_concepts() -> dict[str, str]:
-    """Every concept word that can be evaluated, mapped to its family."""
-    return {c: f for f in FAMILIES.names() for c in FAMILIES.get(f).targets}
+def _families_of(w: World) -> Registry[Family]:
+    t = w.templates
+    reg: Registry[Family] = Registry("concept family")
+    reg.register("object")(Family(
+        "object", w.objects, w.objects,
+        prompts=lambda c, n: _cycle(t["object_in_scene"], "scene", w.scenes, n, object=c),
+        hits=lambda c, prompts, pred: pred["object"] == c,
+    ))
+    reg.register("style")(Family(
+        "style", w.styles, w.styles,
+        prompts=lambda c, n: _cycle(t["style"], "object", w.objects, n, style=c),
+        hits=lambda c, prompts, pred: pred["style"] == c,
+    ))
+    reg.register("attribute")(Family(
+        "attribute", (*w.attributes, CONTROL), w.attributes,
+        prompts=lambda c, n: _cycle(t["photo" if c == CONTROL else c], "object", w.objects, n),
+        hits=lambda c, prompts, pred: (
+            pred["object"] == np.array([_object_of(p, w.objects) for p in prompts]) if c == CONTROL
+            else pred[w.attribute_heads[c]]
+        ),
+    ))
+    return reg
 
 
-def resolve_concept(concept: str, family: str | None = None) -> tuple[str, str]:
+@cache
+def families(world_name: str = "mini") -> Registry[Family]:
+    """The three concept families of one world (`mini` or `minisd`)."""
+    return _families_of(world(world_name))
+
+
+def known_concepts(world_name: str = "mini") -> dict[str, str]:
+    """Every concept word of a world that can be evaluated, mapped to its family."""
+    fams = families(world_name)
+    return {c: f for f in fams.names() for c in fams.get(f).targets}
+
+
+def resolve_concept(concept: str, family: str | None = None, world_name: str = "mini") -> tuple[str, str]:
     """(concept, family) after checking both; the family is inferred from the word when omitted."""
     concept = concept.strip().lower()
-    known = known_concepts()
+    fams = families(world_name)
+    known = known_concepts(world_name)
     if family is not None:
-        fam = FAMILIES.get(family)
+        fam = fams.get(family)
         if concept not in fam.targets:
             raise RevivalError(f"{concept!r} is not a concept of the {family} family; known: {', '.join(fam.targets)}")
         return concept, family
     if concept not in known:
-        listing = "; ".join(f"{f}: {', '.join(FAMILIES.get(f).targets)}" for f in FAMILIES.names())
-        raise RevivalError(f"unknown concept {concept!r} for the mini model; known concepts are {listing}")
+        listing = "; ".join(f"{f}: {', '.join(fams.get(f).targets)}" for f in fams.names())
+        model = "mini model" if world_name == "mini" else f"{world_name} world"
+        raise RevivalError(f"unknown concept {concept!r} for the {model}; known concepts are {listing}")
     return concept, known[concept]
 
 
@@ -109,24 +120,32 @@ def evaluate_family(
     steps: int = 25,
     guidance: float = 4.0,
     batch_size: int = 64,
-    evaluator: MiniEvaluator | None = None,
+    evaluator=None,
     progress: bool = False,
     autocast: torch.dtype | None = None,
+    concepts: tuple[str, ...] | None = None,
 ) -> FamilyEval:
-    """Generate `n_per_concept` images of every concept of `family` (image i: seed + i) and score them."""
-    fam = FAMILIES.get(family)
+    """Generate `n_per_concept` images of every concept of `family` (image i: seed + i) and score them with the
+    evaluator of the pipeline's world (`evaluator` overrides the shipped one); `concepts`: a subset only."""
+    world_name = world_of(pipe)
+    if world_name == "sd":
+        raise RevivalError("this pipeline draws no bundled world (mini or minisd); measure it with the paper's "
+                           "protocol (--classifier/--clip)")
+    w = world(world_name)
+    fam = families(world_name).get(family)
     if n_per_concept < 1:
         raise RevivalError(f"n_per_concept must be >= 1, got {n_per_concept}")
-    evaluator = evaluator or load_evaluator()
+    wanted = fam.concepts if concepts is None else tuple(c for c in fam.concepts if c in concepts)
+    evaluator = evaluator if evaluator is not None else w.load_evaluator()
     seeds = [seed + i for i in range(n_per_concept)]
-    prompts = {c: fam.prompts(c, n_per_concept) for c in fam.concepts}
-    flat = [p for c in fam.concepts for p in prompts[c]]
-    images = generate(pipe, flat, seeds * len(fam.concepts), steps, guidance, batch_size, progress=progress,
+    prompts = {c: fam.prompts(c, n_per_concept) for c in wanted}
+    flat = [p for c in wanted for p in prompts[c]]
+    images = generate(pipe, flat, seeds * len(wanted), steps, guidance, batch_size, progress=progress,
                       autocast=autocast)
-    per_image = {c: images[k * n_per_concept : (k + 1) * n_per_concept] for k, c in enumerate(fam.concepts)}
+    per_image = {c: images[k * n_per_concept : (k + 1) * n_per_concept] for k, c in enumerate(wanted)}
     shares = {}
-    for c in fam.concepts:
-        hits = np.asarray(fam.hits(c, prompts[c], classify(evaluator, per_image[c])), bool)
+    for c in wanted:
+        hits = np.asarray(fam.hits(c, prompts[c], w.classifier(evaluator, per_image[c])), bool)
         shares[c] = share(int(hits.sum()), len(hits))
     return FamilyEval(family, {c: s["accuracy"] for c, s in shares.items()}, shares, per_image, prompts, seeds)
 

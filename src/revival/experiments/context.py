@@ -15,6 +15,7 @@ from revival.experiments.progress import StepClock
 from revival.findings import pct
 from revival.stages import Attacked, Defended, Revived, Stage, Unlearned
 from revival.study import Study, family_of
+from revival.worlds import world_of
 
 ATTACKER_RULE = ("the attacker's choice, from the published weights alone: the exact zeros when the attacked layers "
                  "hold more than 0.1% of them (positions in plain sight), else the locator and budget whose completion "
@@ -34,7 +35,8 @@ class Context:
 
     def family(self, concept: str) -> str:
         """The prompt family of `concept`."""
-        return self.config.family or family_of(concept)
+        world_name = world_of(self.study.pipe) if self.study is not None else "mini"
+        return self.config.family or family_of(concept, world_name)
 
     def accuracy(self, stage: Stage, concept: str, label: str) -> dict:
         """{target, preserved} shares (with intervals), images and prompts of `concept` at `stage`, timed."""

@@ -17,8 +17,9 @@ from revival.checkpoints import LAYER_PRESETS, module_name
 from revival.errors import RevivalError
 from revival.families import denoiser, family_of, ffn_weights, sampling
 from revival.unlearn.hooks import collect_norms
-from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, world_of
+from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts
 from revival.unlearn.wanda import union_over_steps, wanda_mask
+from revival.worlds import world_of
 
 # Sampling used for activation collection, per prompt world: (num_inference_steps, guidance_scale); the paper's
 # SD1.5 setting for SD 1.x/2.x, the published defaults (`revival.families`) for the other families.
@@ -127,7 +128,7 @@ def concept_prune(
     if prompts is not None and len(concepts) != 1:
         raise RevivalError(f"custom prompt pairs describe one concept, got {len(concepts)} concept labels")
     pairs = {c: prompts if prompts is not None else family_prompts(c, family, world_name) for c in concepts}
-    if world_name == "mini":
+    if world_name != "sd":  # a word-level vocabulary: unknown words are an error, not <unk>
         for p in pairs.values():
             check_vocabulary(pipe.tokenizer, p)
     model = denoiser(pipe)

@@ -1,8 +1,9 @@
 """ConceptPrune's base-vs-target prompt pairs: the paper's three families, or pairs from a file.
 
-Two filler worlds: `sd` uses the paper's lists shipped in revival/data/paper_prompts (12 scenes,
-20 things, 18 person words); `mini` uses the mini world's scenes and objects, and its attribute
-template ("a photo of a {object} in a {concept}", concept `cage`).
+Filler worlds: `sd` uses the paper's lists shipped in revival/data/paper_prompts (12 scenes,
+20 things, 18 person words); `mini` and `minisd` (`revival.worlds`) use their world's scenes and
+objects, and its attribute templates ("a photo of a {object} in a {concept}", concept `cage`;
+minisd's `striped`: "a photo of a striped {object}").
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ from pathlib import Path
 from revival.catalog import FAMILY_NAMES
 from revival.data import read_list
 from revival.errors import RevivalError
-from revival.mini import world
-from revival.mini.pipeline import MiniPipeline
 from revival.mini.tokenizer import UnknownWordError, check_prompt
-
-WORLDS = ("sd", "mini")
+from revival.worlds import WORLDS, world
 
 
 @dataclass(frozen=True)
@@ -36,16 +34,21 @@ class PromptPairs:
 
 @dataclass(frozen=True)
 class Family:
-    """Base template over `{filler}`; target template over `{filler}` and `{concept}`."""
+    """Base template over `{filler}`; target template over `{filler}` and `{concept}` (or a concept's own)."""
 
     base: str
     target: str
     fillers: tuple[str, ...]
+    by_concept: tuple[tuple[str, str], ...] = ()  # (concept, target template over {filler}) where it differs
+
+    def target_of(self, concept: str) -> str:
+        """The target template of `concept`."""
+        return dict(self.by_concept).get(concept, self.target)
 
 
 @cache
 def families(world_name: str) -> dict[str, Family]:
-    """The three families with the fillers of one world (`sd` or `mini`)."""
+    """The three families with the fillers of one world (`sd`, `mini` or `minisd`)."""
     if world_name == "sd":
         return {
             "object": Family("a {filler}", "a {concept} in a {filler}", read_list("common_scenes.txt")),
@@ -53,18 +56,15 @@ def families(world_name: str) -> dict[str, Family]:
                             read_list("things.txt")),
             "attribute": Family("a photo of a {filler}", "a photo of a {concept} {filler}", read_list("humans.txt")),
         }
-    if world_name == "mini":
+    if world_name in WORLDS:
+        w = world(world_name)
         return {
-            "object": Family("a {filler}", "a {concept} in a {filler}", world.SCENES),
-            "style": Family("a photo of a {filler}", "a {filler} in the style of {concept}", world.OBJECTS),
-            "attribute": Family("a photo of a {filler}", "a photo of a {filler} in a {concept}", world.OBJECTS),
+            "object": Family("a {filler}", "a {concept} in a {filler}", w.scenes),
+            "style": Family("a photo of a {filler}", "a {filler} in the style of {concept}", w.objects),
+            "attribute": Family("a photo of a {filler}", "a photo of a {filler} in a {concept}", w.objects,
+                                tuple(w.prune_attribute_templates.items())),
         }
-    raise RevivalError(f"unknown prompt world {world_name!r}; known: {', '.join(WORLDS)}")
-
-
-def world_of(pipe) -> str:
-    """`mini` for the bundled mini pipeline (word-level vocabulary), `sd` for any other pipeline."""
-    return "mini" if isinstance(pipe, MiniPipeline) else "sd"
+    raise RevivalError(f"unknown prompt world {world_name!r}; known: sd, {', '.join(WORLDS.names())}")
 
 
 def family_prompts(concept: str, family: str, world_name: str = "sd") -> PromptPairs:
@@ -78,7 +78,7 @@ def family_prompts(concept: str, family: str, world_name: str = "sd") -> PromptP
     fam = fams[family]
     return PromptPairs(
         tuple(fam.base.format(filler=f) for f in fam.fillers),
-        tuple(fam.target.format(filler=f, concept=concept) for f in fam.fillers),
+        tuple(fam.target_of(concept).format(filler=f, concept=concept) for f in fam.fillers),
     )
 
 

@@ -1,0 +1,109 @@
+"""The bundled procedural worlds a pipeline can be measured in, and which one a pipeline draws.
+
+`mini`: the first generation's 32x32 world (`revival.mini`, drawn by `MiniPipeline`); `minisd`: the
+miniature Stable Diffusion's 64x64 world (`revival.minisd`), recognised by its tokenizer's vocabulary,
+so any folder `revival train-mini --generation 2` exports is measured by that world's evaluator. Any
+other pipeline is `sd` and is measured with the paper's protocol instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from revival.registry import Registry
+
+
+@dataclass(frozen=True)
+class World:
+    """One world's vocabulary, prompt templates and evaluator."""
+
+    name: str
+    size: int  # image side, pixels
+    objects: tuple[str, ...]
+    scenes: tuple[str, ...]
+    styles: tuple[str, ...]
+    attributes: tuple[str, ...]  # erasable attributes of any object
+    templates: dict[str, str]  # object_in_scene, style, photo, and one per attribute (over {object})
+    attribute_heads: dict[str, str]  # attribute -> the evaluator output saying it is shown
+    evaluator_path: Path
+    loader: Callable[[Path], object] = field(repr=False)
+    classifier: Callable[[object, np.ndarray], dict[str, np.ndarray]] = field(repr=False)
+    # ConceptPrune's target template of an attribute over {filler}, where it is not "a photo of a {filler} in a
+    # {concept}" (e.g. "a photo of a striped {filler}").
+    prune_attribute_templates: dict[str, str] = field(default_factory=dict)
+
+    def family_of(self, concept: str) -> str | None:
+        """`object`, `style` or `attribute` for an erasable concept of this world, else None."""
+        for family, names in (("object", self.objects), ("style", self.styles), ("attribute", self.attributes)):
+            if concept in names:
+                return family
+        return None
+
+    def load_evaluator(self):
+        """The world's shipped evaluator (cached: one per process)."""
+        return _evaluator(self.name)
+
+    def classify(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Predicted labels of uint8 images (N, size, size, 3): `object`, `style` and one bool per attribute head."""
+        return self.classifier(self.load_evaluator(), images)
+
+
+WORLDS: Registry[Callable[[], World]] = Registry("world")  # name -> builder of the World
+
+
+@WORLDS.register("mini", generation=1, size=32, pipeline="MiniPipeline")
+def _mini() -> World:
+    from revival.mini import evaluator, world
+
+    return World("mini", world.SIZE, world.OBJECTS, world.SCENES, world.STYLES, (world.ATTRIBUTE_WORD,),
+                 {k: world.TEMPLATES[k] for k in ("object_in_scene", "style", "photo")}
+                 | {world.ATTRIBUTE_WORD: world.TEMPLATES["attribute"]},
+                 {world.ATTRIBUTE_WORD: "caged"}, evaluator.DEFAULT_PATH, evaluator.load_evaluator, evaluator.classify)
+
+
+@WORLDS.register("minisd", generation=2, size=64, pipeline="StableDiffusionPipeline")
+def _minisd() -> World:
+    from revival.minisd import evaluator, world
+
+    return World("minisd", world.SIZE, world.OBJECTS, world.SCENES, world.STYLES, world.ATTRIBUTES,
+                 {k: world.TEMPLATES[k] for k in ("object_in_scene", "style", "photo", *world.ATTRIBUTES)},
+                 {a: a for a in world.ATTRIBUTES}, Path(evaluator.__file__).parent / "assets" / "evaluator.safetensors",
+                 evaluator.load_evaluator, evaluator.classify,
+                 prune_attribute_templates={"striped": "a photo of a striped {filler}"})
+
+
+@cache
+def world(name: str) -> World:
+    """The world called `name` (`mini` or `minisd`), built on first use (it imports torch)."""
+    return WORLDS.get(name)()
+
+
+@cache
+def _evaluator(name: str):
+    w = world(name)
+    return w.loader(w.evaluator_path)
+
+
+@cache
+def _minisd_vocabulary() -> frozenset[str]:
+    from revival.minisd.pipeline import tokenizer
+
+    return frozenset(tokenizer().get_vocab())
+
+
+def world_of(pipe) -> str:
+    """`mini` for the first-generation `MiniPipeline`, `minisd` for a pipeline whose tokenizer is the 64x64
+    world's word-level one (the miniature Stable Diffusion), `sd` for any other pipeline."""
+    from revival.mini.pipeline import MiniPipeline
+
+    if isinstance(pipe, MiniPipeline):
+        return "mini"
+    tok = getattr(pipe, "tokenizer", None)
+    if tok is not None and len(tok) == len(_minisd_vocabulary()) and frozenset(tok.get_vocab()) == _minisd_vocabulary():
+        return "minisd"
+    return "sd"

@@ -1,0 +1,126 @@
+"""Which bundled world a pipeline draws; the 64x64 world's prompts and evaluation on images of known answer."""
+
+import numpy as np
+import pytest
+
+from revival.errors import RevivalError
+from revival.evaluate import mini_eval
+from revival.evaluate.mini_eval import evaluate_family, known_concepts, resolve_concept
+from revival.minisd import world as sdworld
+from revival.models import load_pipeline
+from revival.study import Study, StudySettings, family_of
+from revival.testing import tiny_minisd_pipeline, tiny_sd_pipeline
+from revival.unlearn.prompts import family_prompts
+from revival.worlds import world_of
+
+
+@pytest.fixture(scope="module")
+def minisd(tmp_path_factory):
+    return load_pipeline(tiny_minisd_pipeline(tmp_path_factory.mktemp("minisd") / "pipe"))
+
+
+def test_world_of_tells_the_three_apart(minisd, tmp_path):
+    assert world_of(minisd) == "minisd"
+    assert world_of(load_pipeline("mini")) == "mini"
+    assert world_of(load_pipeline(tiny_sd_pipeline(tmp_path / "sd"))) == "sd"
+
+
+@pytest.mark.parametrize("concept", [*sdworld.OBJECTS[:3], *sdworld.STYLES[:2], *sdworld.ATTRIBUTES])
+def test_prune_prompts_are_the_world_s_paper_templates(concept):
+    family = sdworld.family_of(concept)
+    assert family_prompts(concept, family, "minisd") == sdworld.prune_prompt_pairs(family, concept)
+
+
+def test_concepts_and_families_of_the_64x64_world():
+    assert set(known_concepts("minisd")) == set(sdworld.CONCEPTS)
+    assert resolve_concept("Striped", world_name="minisd") == ("striped", "attribute")
+    assert family_of("sepia", "minisd") == "style" and family_of("cage", "mini") == "attribute"
+    with pytest.raises(KeyError):
+        family_of("sepia", "mini")  # a style of the 64x64 world only (and no paper artist)
+
+
+def _renders(drop: str | None):
+    """A stand-in for generation that draws exactly what each prompt asks (less the `drop` attribute)."""
+    def generate(pipe, prompts, seeds, *args, **kwargs):
+        out = []
+        for p, s in zip(prompts, seeds, strict=True):
+            spec = sdworld.parse_caption(p)
+            if drop == "cage":
+                spec = sdworld.Spec(spec.object, spec.scene, spec.style, False, spec.striped)
+            elif drop == "striped":
+                spec = sdworld.Spec(spec.object, spec.scene, spec.style, spec.caged, False)
+            out.append((sdworld.render(spec, np.random.default_rng(s)) * 255).round().astype(np.uint8))
+        return np.stack(out)
+    return generate
+
+
+@pytest.mark.parametrize("family", ["object", "style", "attribute"])
+def test_true_renders_score_high(minisd, family, monkeypatch):
+    monkeypatch.setattr(mini_eval, "generate", _renders(None))
+    ev = evaluate_family(minisd, family, n_per_concept=8, seed=3)
+    assert set(ev.shares) == set(mini_eval.families("minisd").get(family).concepts)
+    assert min(ev.per_concept.values()) >= 0.75, ev.per_concept
+
+
+@pytest.mark.parametrize("attribute", sdworld.ATTRIBUTES)
+def test_an_attribute_that_is_not_drawn_scores_low(minisd, attribute, monkeypatch):
+    monkeypatch.setattr(mini_eval, "generate", _renders(attribute))
+    ev = evaluate_family(minisd, "attribute", n_per_concept=8, seed=3)
+    assert ev.per_concept[attribute] <= 0.25 and ev.per_concept["photo"] >= 0.75
+
+
+def test_preserved_sample_is_seeded_shared_and_cached(minisd, tmp_path, monkeypatch):
+    calls = []
+    real = _renders(None)
+    monkeypatch.setattr(mini_eval, "generate", lambda pipe, prompts, *a, **k: calls.append(len(prompts)) or
+                        real(pipe, prompts, *a, **k))
+    study = Study(minisd, tmp_path / "s", StudySettings(n_eval=2, preserved=3))
+    star = study.measured("star", "object")
+    assert star[0] == "star" and len(set(star)) == 4 and star == study.measured("star", "object")
+    a = study.accuracy(study.original, "star", "object")
+    assert a["preserved"]["n"] == 6 and calls == [8]
+    house = study.measured("house", "object")
+    study.accuracy(study.original, "house", "object")
+    assert calls[1:] == [2 * len(set(house) - set(star))]  # only what the first target did not draw
+    assert Study(minisd, tmp_path / "s", StudySettings(n_eval=2)).measured("star", "object") is None
+
+
+@pytest.fixture(scope="module")
+def minisd_folder(minisd):
+    from pathlib import Path
+
+    return Path(minisd.config._name_or_path)
+
+
+def test_bundled_world_reads_the_folder(minisd_folder, tmp_path):
+    from revival.modelfiles import MINI_PATH, bundled_world
+
+    assert bundled_world(minisd_folder) == "minisd" and bundled_world(MINI_PATH) == "mini"
+    assert bundled_world(tiny_sd_pipeline(tmp_path / "sd")) is None
+
+
+def test_evaluate_cli_measures_a_miniature_sd_with_its_world(minisd_folder, tmp_path):
+    import json
+
+    from revival.cli import main
+
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(minisd_folder), "--concept", "striped", "-n", "1", "--steps", "2",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["world"] == "minisd" and set(result["per_concept"]) == {"cage", "striped", "photo"}
+    assert result["config"]["guidance"] == 5.0
+
+
+def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
+    from revival.cli import build_parser
+    from revival.cli.experiment import _config
+
+    args = build_parser().parse_args(["experiment", "rq1", "--model", str(minisd_folder), "--concepts", "star",
+                                      "striped"])
+    s = _config(args, "minisd", minisd_folder).study
+    assert (s.skill_ratio, s.attribute_skill_ratio, s.timesteps, s.n_eval, s.preserved) == (0.02, 0.01, 10, 32, 3)
+    assert (s.eval_steps, s.guidance) == (20, 5.0)
+    args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star", "--preserved", "2"])
+    with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
+        _config(args, "mini")
