@@ -534,4 +534,6 @@ CASES: list[Case] = [
          setup=_write("f.txt", "x"), unbounded=True),
     Case("train_mini_gen2_unknown_variant", ("train-mini", "--generation", "2", "--variant", "huge", "--workdir",
                                              "{case}/w"), ("--variant", "huge")),
+    Case("train_mini_gen2_compile_maybe", ("train-mini", "--generation", "2", "--compile", "maybe", "--workdir",
+                                           "{case}/w"), ("--compile", "maybe")),
 ]

@@ -17,7 +17,8 @@ from revival.minisd.autoencoder import VAETrainConfig
 from revival.minisd.text_encoder import TextTrainConfig
 
 POOL = 32
-UNET = ("train-mini", "--generation", "2", "--variant", "narrow", "--steps", "4", "--autocast", "fp32")
+UNET = ("train-mini", "--generation", "2", "--variant", "narrow", "--steps", "4", "--autocast", "fp32", "--compile",
+        "off")  # torch.compile is minutes of compiling on a CPU: see test_a_compiled_run_resumes_uncompiled_...
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +87,68 @@ def test_unet_resumes_after_an_interruption_to_the_same_weights(workdir, tmp_pat
 
 def test_all_skips_finished_components_and_exports_to_the_workdir(workdir, capsys):
     (workdir / "evaluator.safetensors").write_bytes(b"")  # stands for a trained evaluator
-    argv = ["train-mini", "--generation", "2", "--variant", "narrow", "--steps", "2", "--workdir", str(workdir)]
+    argv = ["train-mini", "--generation", "2", "--variant", "narrow", "--steps", "2", "--compile", "off",
+            "--workdir", str(workdir)]
     assert main(argv) == 0
     said = capsys.readouterr().out
     assert all(f"{c}: trained earlier, kept" in said for c in ("evaluator", "vae", "text"))
-    assert json.loads((workdir / "pipeline-narrow-2" / "training.json").read_text())["device"] == "cpu"
+    record = json.loads((workdir / "pipeline-narrow-2" / "training.json").read_text())
+    assert record["device"] == "cpu" and record["compile"] is False and record["config"]["compile"] is False
     assert not [p for p in workdir.iterdir() if p.name.startswith(".pipeline")]  # no temporary folder, no lock
+
+
+def test_a_compiled_run_resumes_uncompiled_and_back_with_plain_keys(workdir, tmp_path, monkeypatch, capsys):
+    """--compile on trains through torch.compile's wrapper (here with the eager backend: real dynamo tracing without
+    inductor's minutes of compiling) and saves the plain UNet: a checkpoint of either setting resumes with the other,
+    to the weights of an uncompiled run, with the keys of a freshly built UNet."""
+    plain = shutil.copytree(workdir, tmp_path / "plain")
+    assert main([*UNET, "--component", "unet", "--workdir", str(plain), "--out", str(tmp_path / "a")]) == 0
+    compiled = []
+    real_compile = torch.compile
+
+    def eager_compile(model, **kwargs):
+        compiled.append(model)
+        return real_compile(model, backend="eager", **kwargs)
+
+    save = training.atomic_torch_save
+
+    def interrupted(obj, path):
+        save(obj, path)
+        if obj["step"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    monkeypatch.setattr(training, "atomic_torch_save", interrupted)
+    on = [a if a != "off" else "on" for a in UNET]
+    out = tmp_path / "b"
+    try:
+        assert main([*on, "--component", "unet", "--workdir", str(workdir), "--out", str(out)]) == 130
+        assert len(compiled) == 1 and type(compiled[0]).__name__ == "UNet2DConditionModel"
+        monkeypatch.setattr(training, "atomic_torch_save", save)
+        expected = set(unet_module.build_unet("narrow").state_dict())
+        keys = lambda: set(torch.load(workdir / "unet-narrow.pt", weights_only=True)["modules"]["unet"])  # noqa: E731
+        assert keys() == expected
+        capsys.readouterr()
+        assert main([*UNET, "--component", "unet", "--workdir", str(workdir), "--out", str(out)]) == 0
+        assert "unet-narrow: resumed at step 2" in capsys.readouterr().out and len(compiled) == 1
+        a, b = _unet_weights(tmp_path / "a"), _unet_weights(out)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        record = json.loads((out / "training.json").read_text())
+        assert record["compile"] is False and record["config"]["compile"] is False
+        longer = [*[a if a != "4" else "6" for a in on], "--component", "unet", "--workdir", str(workdir)]
+        assert main([*longer, "--out", str(tmp_path / "c")]) == 0  # and back: an uncompiled checkpoint, compiled on
+        assert "unet-narrow: resumed at step 4" in capsys.readouterr().out and len(compiled) == 2
+        assert keys() == expected and _unet_weights(tmp_path / "c").keys() == a.keys()
+        record = json.loads((tmp_path / "c" / "training.json").read_text())
+        assert record["compile"] is True and record["config"]["compile"] is True and record["steps"] == 6
+    finally:
+        torch._dynamo.reset()
+
+
+def test_compile_auto_keeps_what_measured_faster():
+    assert unet_module.resolve_compile("auto", True) is True  # bf16 autocast: 0.745 s/step against 0.857
+    assert unet_module.resolve_compile("auto", False) is False  # fp32: 0.942 against 0.905
+    assert unet_module.resolve_compile("on", False) is True and unet_module.resolve_compile("off", True) is False
 
 
 def _regular_file(tmp_path):
@@ -108,7 +165,11 @@ def _busy_workdir(tmp_path):
     (("--generation", "2", "--variant", "huge"), "argument --variant: invalid choice: 'huge'", None),
     (("--generation", "2", "--out", "{tmp}/f.txt/p"), "{tmp}/f.txt is a file", _regular_file),
     (("--generation", "2", "--workdir", "{tmp}/w"), "{tmp}/w: another revival run", _busy_workdir),
+    (("--generation", "2", "--compile", "maybe"), "argument --compile: invalid choice: 'maybe'", None),
     (("--generation", "2", "--batch-size", "4"), "--batch-size: only with --generation 1", None),
+    (("--compile", "on"), "--compile: only with --generation 2", None),
+    (("--generation", "2", "--component", "text", "--compile", "off"), "--compile: only with --component all or unet",
+     None),
     (("--device", "cpu",), "--device: only with --generation 2", None),
     (("--generation", "2", "--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet",
      None),

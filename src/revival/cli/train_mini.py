@@ -12,8 +12,9 @@ from revival.errors import RevivalError
 from revival.outputs import TRAINING, check_output, claim_run_folder
 
 WORKDIR = {1: "runs/train-mini", 2: "runs/train-minisd"}
-GENERATION_ONLY = {1: ("batch_size", "lr", "seed"), 2: ("component", "variant", "device", "autocast")}
-UNET_ONLY = ("out", "steps", "variant", "autocast")  # generation 2: options of the UNet and its exported pipeline
+GENERATION_ONLY = {1: ("batch_size", "lr", "seed"), 2: ("component", "variant", "device", "autocast", "compile")}
+# generation 2: options of the UNet and its exported pipeline
+UNET_ONLY = ("out", "steps", "variant", "autocast", "compile")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--autocast", choices=("auto", "bf16", "fp32"), default=None,
                    help="generation 2: the UNet's training precision (default auto: bf16 where the device runs it "
                    "natively, e.g. CUDA)")
+    p.add_argument("--compile", choices=("auto", "on", "off"), default=None,
+                   help="generation 2: torch.compile the UNet's training step (default auto: on with bf16 autocast, "
+                   "where it measured 15%% faster on a CPU after about 3 minutes of compiling; off in fp32, where it "
+                   "measured slower)")
     p.set_defaults(func=run)
 
 
@@ -90,11 +95,12 @@ def train_generation_2(args: argparse.Namespace, workdir: Path) -> int:
         check_output(args.out, overwrite=True, inputs=[workdir], markers=[TRAINING])
     from revival.evaluate.generate import resolve_autocast
     from revival.minisd import build
-    from revival.minisd.unet import UNetTrainConfig
+    from revival.minisd.unet import UNetTrainConfig, resolve_compile
 
     defaults = UNetTrainConfig()
+    bf16 = resolve_autocast(args.autocast or "auto", device) is not None
     cfg = UNetTrainConfig(variant=args.variant or defaults.variant, steps=args.steps or defaults.steps,
-                          autocast=resolve_autocast(args.autocast or "auto", device) is not None)
+                          autocast=bf16, compile=resolve_compile(args.compile or "auto", bf16))
     component = args.component or "all"
     out = Path(args.out) if args.out is not None else build.pipeline_folder(workdir, cfg)
     if component in ("all", "unet"):

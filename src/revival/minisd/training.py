@@ -39,6 +39,7 @@ def train_loop(
     config: dict | None = None,
     log: Callable[[str], None] = print,
     autocast: bool = False,
+    compiled: bool = False,
     init: Path | None = None,
     device: str = "cpu",
 ) -> dict:
@@ -50,6 +51,8 @@ def train_loop(
     no checkpoint; the optimizer starts afresh with a new warm-up (a resumed checkpoint keeps its own).
     `device`: where the modules train (`loss_fn` moves its batches there; autocast runs on its type); the checkpoint
     loads onto it from any device, and the modules come back on the CPU.
+    `compiled`: whether `loss_fn` runs a torch.compile'd forward of `modules` (its caller's choice), for the record;
+    the checkpoint holds `modules`' own state either way.
     Returns the run's record (steps, seconds, losses by hundred steps, the devices), also written as JSON.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,8 @@ def train_loop(
         m.eval().to("cpu")
     record = {"component": name, "steps": steps, "warm_start": None if init is None else str(init),
               "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
-              "weight_decay": weight_decay, "autocast_bf16": autocast, "wall_s": round(time.time() - t0, 1),
+              "weight_decay": weight_decay, "autocast_bf16": autocast, "compile": compiled,
+              "wall_s": round(time.time() - t0, 1),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "device": device,
               "device_name": device_name(device), "devices": devices,
               "loss_per_100": [round(sum(losses[i:i + 100]) / len(losses[i:i + 100]), 5)
