@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from revival.cli import main
+from revival.errors import RevivalError
 from revival.minisd import build, training
 from revival.minisd import unet as unet_module
 from revival.minisd.autoencoder import VAETrainConfig
@@ -149,6 +150,14 @@ def test_compile_auto_keeps_what_measured_faster():
     assert unet_module.resolve_compile("auto", True) is True  # bf16 autocast: 0.745 s/step against 0.857
     assert unet_module.resolve_compile("auto", False) is False  # fp32: 0.942 against 0.905
     assert unet_module.resolve_compile("on", False) is True and unet_module.resolve_compile("off", True) is False
+
+
+def test_compile_without_a_cxx_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no g++ / c++ here
+    monkeypatch.delenv("CXX", raising=False)
+    assert unet_module.resolve_compile("auto", True) is False and unet_module.resolve_compile("off", True) is False
+    with pytest.raises(RevivalError, match="--compile on: torch.compile needs a C\\+\\+ compiler"):
+        unet_module.resolve_compile("on", True)
 
 
 def _regular_file(tmp_path):

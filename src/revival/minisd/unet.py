@@ -7,6 +7,8 @@ the levers the design screen turns (widths, transformer depth, training length).
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, UNet2DConditionModel
 
+from revival.errors import RevivalError
 from revival.minisd.text_encoder import TEXT_DIM
 
 SCHEDULER_CONFIG = dict(
@@ -86,10 +89,17 @@ class UNetTrainConfig:
 def resolve_compile(setting: str, autocast: bool) -> bool:
     """Whether the UNet trains with torch.compile: "on", "off", or "auto", which keeps what measured faster
     (benchmarks/results/minisd_train_speed.json, one CPU thread): on under bf16 autocast (0.745 s/step against
-    0.857 without compile, after about 3 minutes of compiling), off in fp32 (0.942 against 0.905)."""
-    if setting == "auto":
-        return autocast
-    return {"on": True, "off": False}[setting]
+    0.857 without compile, after about 3 minutes of compiling), off in fp32 (0.942 against 0.905). Inductor builds
+    C++ kernels, so "auto" is off, and "on" one line, where no C++ compiler is on the PATH."""
+    if setting not in ("auto", "on", "off"):
+        raise RevivalError(f"--compile {setting}: use auto, on or off")
+    if setting == "off":
+        return False
+    compiler = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++")
+    if setting == "on" and compiler is None:
+        raise RevivalError("--compile on: torch.compile needs a C++ compiler (g++, or $CXX) on the PATH; install one "
+                           "or use --compile off")
+    return setting == "on" or (autocast and compiler is not None)
 
 
 def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor, cfg: UNetTrainConfig,
