@@ -38,4 +38,4 @@ EXPERIMENT_QUESTIONS = {
 # The miniature Stable Diffusion's components, in the order `revival train-mini --generation 2` trains them,
 # and its UNet variants (a copy of revival.minisd.unet.VARIANTS' names).
 MINISD_COMPONENTS = ("evaluator", "vae", "text", "unet")
-MINISD_VARIANTS = ("base", "wide", "deep", "narrow", "t2", "xattn16")
+MINISD_VARIANTS = ("base", "wide", "deep", "narrow", "t2", "xattn16", "snr16")

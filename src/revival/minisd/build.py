@@ -98,7 +98,7 @@ def unet_stage(workdir: Path, cfg: UNetTrainConfig, log=print, init: Path | None
     vae, te = vae_stage(workdir, log, device), text_stage(workdir, log, device)
     latents, context, empty = latents_stage(workdir, vae, te)
     unet, record = train_unet(latents, context, empty, cfg, workdir, log, init=init, device=device)
-    pipe = assemble(vae, te, unet)
+    pipe = assemble(vae, te, unet, cfg.variant)
     out = pipeline_folder(workdir, cfg) if out is None else out
     with staged_folder(out, overwrite=True, inputs=[workdir], markers=[TRAINING]) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)

@@ -7,7 +7,7 @@ from transformers import CLIPTextModel
 
 from revival.mini.tokenizer import build_tokenizer
 from revival.minisd import world
-from revival.minisd.unet import SCHEDULER_CONFIG
+from revival.minisd.unet import scheduler_config
 
 
 def tokenizer():
@@ -15,10 +15,11 @@ def tokenizer():
     return build_tokenizer(world.vocabulary())
 
 
-def assemble(vae: AutoencoderKL, text_encoder: CLIPTextModel, unet: UNet2DConditionModel) -> StableDiffusionPipeline:
-    """The pipeline SD folders load as: VAE, CLIP text encoder, tokenizer, UNet, DDIM scheduler."""
+def assemble(vae: AutoencoderKL, text_encoder: CLIPTextModel, unet: UNet2DConditionModel,
+             variant: str = "base") -> StableDiffusionPipeline:
+    """The pipeline SD folders load as: VAE, CLIP text encoder, tokenizer, UNet, the variant's DDIM scheduler."""
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer(), unet=unet,
-                                   scheduler=DDIMScheduler(**SCHEDULER_CONFIG), safety_checker=None,
+                                   scheduler=DDIMScheduler(**scheduler_config(variant)), safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe

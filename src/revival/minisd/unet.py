@@ -55,7 +55,28 @@ VARIANTS: dict[str, dict] = {
     # to_v can then no longer write each concept's features straight into the residual stream, as SD's 768
     # dims cannot for its thousands of concepts; the nonlinear FFN has to tell the concepts apart.
     "xattn16": {"cross_attention_dim": 16, "encoder_hid_dim": TEXT_DIM, "encoder_hid_dim_type": "text_proj"},
+    # The base UNet under SD's noise schedule shifted to 16x16 latents (`SNR_SHIFT`).
+    "snr16": {},
 }
+# Variants that train and sample under a shifted noise schedule: the signal-to-noise ratio at every t times this
+# factor. The same noise hides a 16x16 latent's layout sooner than a 64x64 one's (Hoogeboom et al. 2023, "simple
+# diffusion": shift log SNR by 2 log(64 / 16)), so under SD's own schedule the miniature decides its objects late
+# in sampling (benchmarks/results/minisd_commit_time.json), after the first T = 10 of 50 steps ConceptPrune reads.
+SNR_SHIFT: dict[str, float] = {"snr16": 16.0}
+
+
+def scheduler_config(variant: str = "base") -> dict:
+    """The DDIM config a variant trains and samples with: SD1.5's, or for `SNR_SHIFT` variants SD's schedule with
+    the SNR at every t multiplied (as explicit `trained_betas`, so the folder still loads as a plain pipeline)."""
+    shift = SNR_SHIFT.get(variant)
+    if shift is None:
+        return dict(SCHEDULER_CONFIG)
+    ab = DDIMScheduler(**SCHEDULER_CONFIG).alphas_cumprod.double()
+    snr = ab / (1 - ab) * shift
+    ab = snr / (1 + snr)
+    betas = 1 - ab / torch.cat([ab.new_ones(1), ab[:-1]])
+    cfg = {k: v for k, v in SCHEDULER_CONFIG.items() if k not in ("beta_start", "beta_end", "beta_schedule")}
+    return {**cfg, "trained_betas": [round(float(b), 10) for b in betas]}
 
 
 def unet_config(variant: str) -> dict:
@@ -114,7 +135,7 @@ def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor
 
     unet = build_unet(cfg.variant, cfg.seed)
     forward = torch.compile(unet) if cfg.compile else unet
-    sched = DDIMScheduler(**SCHEDULER_CONFIG)
+    sched = DDIMScheduler(**scheduler_config(cfg.variant))
 
     def loss_fn(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -131,6 +152,7 @@ def train_unet(latents: torch.Tensor, context: torch.Tensor, empty: torch.Tensor
     if cfg.compile:
         log(f"{name}: torch.compile on; the first step compiles (minutes on a CPU)")
     record = train_loop(name, workdir, {"unet": unet}, loss_fn, cfg.steps, cfg.lr, warmup=200,
-                        ema_decay=cfg.ema_decay, config={**asdict(cfg), "unet": unet_config(cfg.variant)}, log=log,
+                        ema_decay=cfg.ema_decay, config={**asdict(cfg), "unet": unet_config(cfg.variant),
+                                                       "snr_shift": SNR_SHIFT.get(cfg.variant, 1.0)}, log=log,
                         autocast=cfg.autocast, compiled=cfg.compile, init=init, device=device)
     return unet, record
