@@ -201,8 +201,9 @@ class Study:
         the same stage draws only what it lacks); None: the whole family in one pass."""
         stem = f"{stage.key.replace('/', '.')}.{family}"
         if concepts is not None and world_of(self.pipe) != "sd":
+            self._draw_missing(stage, family, concepts)
             recs = [self._evaluate_bundled(stage, family, (c,), self.root / "evals" / f"{stem}.{c}.json")
-                    for c in self._missing_first(stage, family, concepts)]
+                    for c in concepts]
             rec = {k: recs[0][k] for k in ("family", "stage", "seeds", "autocast")}
             for k in ("per_concept", "prompts", "images"):
                 rec[k] = {c: r[k][c] for r in recs for c in r[k]}
@@ -217,8 +218,8 @@ class Study:
             return self._evaluate_sd(stage, family, path, path.with_suffix(".npz"))
         return self._evaluate_bundled(stage, family, None, path)
 
-    def _missing_first(self, stage: Stage, family: str, concepts: tuple[str, ...]) -> tuple[str, ...]:
-        """`concepts`, after generating every uncached one of them in one pass (one batch, not one per concept)."""
+    def _draw_missing(self, stage: Stage, family: str, concepts: tuple[str, ...]) -> None:
+        """Generate and cache every uncached one of `concepts` in one pass (batched together, not one per concept)."""
         stem = f"{stage.key.replace('/', '.')}.{family}"
         missing = tuple(c for c in concepts if self._cached(self.root / "evals" / f"{stem}.{c}.json") is None)
         if len(missing) > 1:
@@ -226,7 +227,6 @@ class Study:
             for c in missing:
                 one = {**rec, "per_concept": {c: rec["per_concept"][c]}, "prompts": {c: rec["prompts"][c]}}
                 self._store(one, {c: rec["images"][c]}, self.root / "evals" / f"{stem}.{c}.json")
-        return concepts
 
     @staticmethod
     def _cached(path: Path) -> dict | None:

@@ -23,7 +23,6 @@ class World:
     """One world's vocabulary, prompt templates and evaluator."""
 
     name: str
-    size: int  # image side, pixels
     objects: tuple[str, ...]
     scenes: tuple[str, ...]
     styles: tuple[str, ...]
@@ -37,13 +36,6 @@ class World:
     # {concept}" (e.g. "a photo of a striped {filler}").
     prune_attribute_templates: dict[str, str] = field(default_factory=dict)
 
-    def family_of(self, concept: str) -> str | None:
-        """`object`, `style` or `attribute` for an erasable concept of this world, else None."""
-        for family, names in (("object", self.objects), ("style", self.styles), ("attribute", self.attributes)):
-            if concept in names:
-                return family
-        return None
-
     def load_evaluator(self):
         """The world's shipped evaluator (cached: one per process)."""
         return _evaluator(self.name)
@@ -56,11 +48,11 @@ class World:
 WORLDS: Registry[Callable[[], World]] = Registry("world")  # name -> builder of the World
 
 
-@WORLDS.register("mini", generation=1, size=32, pipeline="MiniPipeline")
+@WORLDS.register("mini", generation=1, size=32, pipeline="MiniPipeline")  # size: image side, pixels
 def _mini() -> World:
     from revival.mini import evaluator, world
 
-    return World("mini", world.SIZE, world.OBJECTS, world.SCENES, world.STYLES, (world.ATTRIBUTE_WORD,),
+    return World("mini", world.OBJECTS, world.SCENES, world.STYLES, (world.ATTRIBUTE_WORD,),
                  {k: world.TEMPLATES[k] for k in ("object_in_scene", "style", "photo")}
                  | {world.ATTRIBUTE_WORD: world.TEMPLATES["attribute"]},
                  {world.ATTRIBUTE_WORD: "caged"}, evaluator.DEFAULT_PATH, evaluator.load_evaluator, evaluator.classify)
@@ -70,7 +62,7 @@ def _mini() -> World:
 def _minisd() -> World:
     from revival.minisd import evaluator, world
 
-    return World("minisd", world.SIZE, world.OBJECTS, world.SCENES, world.STYLES, world.ATTRIBUTES,
+    return World("minisd", world.OBJECTS, world.SCENES, world.STYLES, world.ATTRIBUTES,
                  {k: world.TEMPLATES[k] for k in ("object_in_scene", "style", "photo", *world.ATTRIBUTES)},
                  {a: a for a in world.ATTRIBUTES}, Path(evaluator.__file__).parent / "assets" / "evaluator.safetensors",
                  evaluator.load_evaluator, evaluator.classify,

@@ -229,7 +229,10 @@ def run(args: argparse.Namespace) -> int:
     world_name = bundled_world(model_path)
     mini = world_name is not None
     if args.n_eval is not None:
-        size = {"mini": (32, 32), "minisd": (64, 64)}.get(world_name) or image_size(model_path)
+        from revival.worlds import WORLDS
+
+        side = WORLDS.meta(world_name)["size"] if world_name else None
+        size = (side, side) if side else image_size(model_path)
         check_images(args.n_eval * MOST_CONCEPTS, 64, size, n_value=args.n_eval, n_option="--n-eval")
     if exp.needs_images and not mini and not args.concepts and not args.resume:
         raise RevivalError(f"{exp.name} on {model_path} needs --concepts (Imagenette classes, e.g. church, with "
