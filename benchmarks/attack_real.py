@@ -77,16 +77,18 @@ def pooled(rows: list[dict]) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sources", default="lm_stdlib,lm_docs,mini",
-                   help="comma-separated sources: lm_stdlib, lm_docs, mini, mini:LABEL, minisd")
+    p.add_argument("--sources", default="lm_stdlib,lm_docs,minisd",
+                   help="comma-separated sources: lm_stdlib, lm_docs, minisd, mini, mini:LABEL")
     p.add_argument("--methods", default=DEFAULT_METHODS, help="|-separated method specs name[:k=v,...]")
     p.add_argument("--concepts", default=None,
                    help="comma-separated concepts (default: every erasable one); each source keeps those of its world")
     p.add_argument("--settings", default=None, help="comma-separated settings to keep (e.g. sr0.02,r0.02)")
     p.add_argument("--mini-model", action="append", default=[], metavar="LABEL=PATH",
-                   help="a further mini-world pipeline folder, source `mini:LABEL`")
-    p.add_argument("--minisd", default=None, metavar="PATH",
-                   help="pipeline folder of the second-generation bundled model, source `minisd`")
+                   help="a first-generation pipeline folder (`revival train-mini --generation 1`), source "
+                   "`mini:LABEL` (`mini` for LABEL mini)")
+    p.add_argument("--minisd", default="mini", metavar="PATH",
+                   help="pipeline folder of a miniature Stable Diffusion, source `minisd` (default: the bundled "
+                   "model)")
     p.add_argument("--cache", default=str(rs.DEFAULT_CACHE), help="where trained models and masks are kept")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/attack_real.json")
@@ -99,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     specs = [s.strip() for s in args.methods.split("|") if s.strip()]
     methods = {s: parse_spec(s) for s in specs}
-    pipelines = {"mini": "mini", **dict(kv.split("=", 1) for kv in args.mini_model)}
+    pipelines = dict(kv.split("=", 1) for kv in args.mini_model)
     concepts = args.concepts.split(",") if args.concepts else None
     settings = set(args.settings.split(",")) if args.settings else None
     sources = args.sources.split(",")
-    if "minisd" in sources and not args.minisd:
-        raise SystemExit("source minisd needs its pipeline folder: --minisd PATH")
+    for s in sources:
+        if (s == "mini" or s.startswith("mini:")) and (s.partition(":")[2] or "mini") not in pipelines:
+            raise SystemExit(f"source {s} needs a first-generation pipeline folder (no longer bundled): "
+                             f"--mini-model {s.partition(':')[2] or 'mini'}=PATH")
     if concepts:
         unknown = [c for c in concepts if not any(c in rs.source_concepts(s) for s in sources)]
         if unknown:

@@ -1,13 +1,14 @@
-"""Science on the bundled mini model: quality gates, unlearning, revival and defenses, as JSON.
+"""Science on the bundled mini model: unlearning, revival and defenses, as JSON.
 
-    python benchmarks/mini_study.py quality   # -> benchmarks/results/mini_quality.json   (issue: foundation)
     python benchmarks/mini_study.py unlearn   # -> benchmarks/results/unlearn_mini.json   (issue: prune)
     python benchmarks/mini_study.py revive    # -> benchmarks/results/revive_mini.json    (issue: revive)
     python benchmarks/mini_study.py defense   # -> benchmarks/results/defense_mini.json   (issue: obfuscate)
     python benchmarks/mini_study.py plot      # -> the sweep and trade-off PNGs beside those JSON files
 
-`--model FOLDER` runs the same parts on a miniature Stable Diffusion exported by `revival train-mini
---generation 2` (its 64x64 world, `revival.worlds`), into <part>_minisd.json unless --out says otherwise.
+The bundled model's quality gates: benchmarks/minisd_quality.py (-> mini_quality.json with --out).
+`--model FOLDER` runs the same parts on another folder of a bundled world, into <part>_minisd.json
+(a miniature Stable Diffusion from `revival train-mini`) or <part>_mini_gen1.json (a first-generation
+model from `revival train-mini --generation 1`, which also has the part `quality`) unless --out says otherwise.
 
 All parts share one resumable stage cache (`--root`, default runs/mini-study; `revival.study`): the
 original model's evaluation, each unlearned model and so on are computed once. Every figure is a
@@ -87,8 +88,9 @@ def unlearn(study: Study, concepts: list[str]) -> dict:
 
 def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], methods: list[str]) -> dict:
     rows, by_method = {}, {}
+    world_name = world_of(study.pipe)
     for c in concepts:
-        fam = family_of(c)
+        fam = family_of(c, world_name)
         orig = study.accuracy(study.original, c, fam)
         unlearned = study.unlearn(c, fam)
         unl = study.accuracy(unlearned, c, fam)
@@ -110,7 +112,7 @@ def revive_part(study: Study, concepts: list[str], sweep_concepts: list[str], me
         _log(f"{c}: {rows[c]}")
     sweep = []
     for c in sweep_concepts:
-        fam = family_of(c)
+        fam = family_of(c, world_name)
         unlearned = study.unlearn(c, fam)
         for r in (0.2, 0.4, 0.6, 0.8):
             default = r == study.s.top_ratio  # the main run already is this point of the sweep
@@ -136,9 +138,9 @@ def defense(study: Study, concepts: list[str], scales: list[float], locators: li
     other rows get weight-space figures and `revived: null`, to fit the CPU budget."""
     from revival.experiments.context import choose
 
-    rows = []
+    rows, world_name = [], world_of(study.pipe)
     for c in concepts:
-        fam = family_of(c)
+        fam = family_of(c, world_name)
         unlearned = study.unlearn(c, fam)
         orig = study.accuracy(study.original, c, fam)
         unl = study.accuracy(unlearned, c, fam)
@@ -239,7 +241,8 @@ def main() -> int:
     ap.add_argument("--preserved", type=int, default=None,
                     help="preserved accuracy pools this many other concepts of the family (seeded sample; "
                     "default all)")
-    ap.add_argument("--sweep-concepts", nargs="*", default=["star", "neon", "cage"])
+    ap.add_argument("--sweep-concepts", nargs="*", default=None,
+                    help="default: star, neon and the world's first attribute")
     ap.add_argument("--methods", nargs="*", default=COMPLETERS.names())
     ap.add_argument("--scales", nargs="*", type=float, default=[0.25, 0.5, 1.0, 2.0])
     ap.add_argument("--locators", nargs="*", default=["global_bottom", "row_outlier", "residual", "neuron"])
@@ -272,21 +275,22 @@ def main() -> int:
     root = Path(args.root) if world_name == "mini" else Path(args.root) / world_name
     attr = "" if args.attribute_skill_ratio is None else f"-attr{args.attribute_skill_ratio:g}"
     study = Study(pipe, root / f"{args.hook}-sr{args.skill_ratio:g}{attr}-T{args.timesteps}", settings, log=_log)
-    suffix = "mini" if world_name == "mini" else world_name
-    if world_name != "mini" and args.part != "unlearn":
-        ap.error(f"{args.part} runs on the first generation only so far; minisd: quality by "
-                 "benchmarks/minisd_quality.py, unlearn here")
+    # the bundled model's figures are <part>_mini.json; another folder's are named after its world
+    suffix = "mini" if args.model == "mini" else {"mini": "mini_gen1"}.get(world_name, world_name)
+    if world_name != "mini" and args.part == "quality":
+        ap.error("quality of a miniature Stable Diffusion: benchmarks/minisd_quality.py")
+    sweep_concepts = args.sweep_concepts if args.sweep_concepts is not None else ["star", "neon", w.attributes[0]]
     t0 = time.time()
     if args.part == "quality":
-        body, name = quality(study), "mini_quality.json"
+        body, name = quality(study), f"{suffix}_quality.json"
     elif args.part == "unlearn":
         body, name = unlearn(study, concepts), f"unlearn_{suffix}.json"
     elif args.part == "revive":
-        body, name = revive_part(study, concepts, args.sweep_concepts, args.methods), "revive_mini.json"
+        body, name = revive_part(study, concepts, sweep_concepts, args.methods), f"revive_{suffix}.json"
     else:
         body, name = defense(study, concepts, args.scales, args.locators,
                              [("neuron", {}), ("decoy", {"fill": "lowrank"})], args.gen_locators,
-                             args.gen_all_families), "defense_mini.json"
+                             args.gen_all_families), f"defense_{suffix}.json"
     training = json.loads((Path(study.pipe.config._name_or_path) / "training.json").read_text()) \
         if (Path(study.pipe.config._name_or_path) / "training.json").exists() else None
     result = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "settings": study.settings_dict(),

@@ -8,7 +8,9 @@ its 95% Wilson interval. The gates (issue 14): object mean >= 0.90 and no object
 mean >= 0.85, each attribute >= 0.85. `gates` keeps today's keys and meaning (the point estimate meets
 the threshold); `gate_verdicts` reads each gate from the intervals: "pass" when the interval lies
 above the threshold, "fail" when below, "inconclusive" when it spans it. Writes
-benchmarks/results/minisd_quality.json (keys as mini_quality.json, plus intervals and verdicts).
+benchmarks/results/minisd_quality.json by default (keys as the first generation's quality JSON, plus intervals and
+verdicts); the bundled model's gates are `--pipeline src/revival/minisd/assets/pipeline --out
+benchmarks/results/mini_quality.json`.
 """
 
 from __future__ import annotations

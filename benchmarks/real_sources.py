@@ -4,13 +4,13 @@ Each source yields `Case`s: one original weight matrix and the positions a WANDA
 would zero in it. Everything is built once, seeded, and cached under `--cache` (default
 ~/.cache/revival-bench/attack_real), never in git:
 
-- `mini[:LABEL]`: the bundled mini model's 11 `ff.net.2` layers (64x256, 128x512) under the masks
+- `mini[:LABEL]`: a first-generation mini model's 11 `ff.net.2` layers (64x256, 128x512) under the masks
   of `revival.unlearn.concept_prune` from its own prompts, for every erasable concept with its
   family, at skill_ratio 0.02 (the paper's) and 0.2 (the setting that erases on this model).
-  `mini_pipelines` maps a label to a further pipeline folder of the same (first-generation) world,
-  added with `--mini-model NAME=PATH`.
-- `minisd`: the second-generation bundled model (`revival.minisd`, a miniature Stable Diffusion;
-  a plain `StableDiffusionPipeline` folder, `--minisd PATH`): its 7 UNet `ff.net.2` layers (64x256,
+  `mini_pipelines` maps a label to its pipeline folder (`revival train-mini --generation 1`; no longer
+  bundled), added with `--mini-model LABEL=PATH`.
+- `minisd`: the bundled model (`revival.minisd`, a miniature Stable Diffusion; a plain
+  `StableDiffusionPipeline` folder, `--minisd PATH`, default the bundled one): its 7 UNet `ff.net.2` layers (64x256,
   128x512) under ConceptPrune masks from the paper's templates on its own vocabulary
   (`revival.minisd.world.prune_prompt_pairs`), every concept (20 objects, 6 styles, 2 attributes),
   at skill_ratio 0.02 and 0.2 (attributes at half: 0.01 and 0.1, as the paper's 0.02 / 0.01);
@@ -105,7 +105,7 @@ def mini_cases(cache: Path, label: str, model: str, ratios=RATIOS, concepts: lis
                            if n.endswith("ff.net.2.weight")}
             if not path.exists():
                 t0 = time.perf_counter()
-                res = concept_prune(pipe, concept, family=family_of(concept), skill_ratio=ratio, apply=False)
+                res = concept_prune(pipe, concept, family=family_of(concept, "mini"), skill_ratio=ratio, apply=False)
                 _save_masks(res.masks, path)
                 log(f"mini/{label}: masks {concept} sr{ratio} in {time.perf_counter() - t0:.1f}s")
             masks = _load_masks(path)

@@ -229,6 +229,13 @@ def _model_without_ffn(ws: Path, case: Path) -> None:
                          cross_attention_dim=32).save_pretrained(case / "m" / "unet")
 
 
+def _first_generation(ws: Path, case: Path) -> None:
+    """A random-weight first-generation mini pipeline folder (`revival train-mini --generation 1` exports these)."""
+    from revival.mini.model import build_pipeline
+
+    build_pipeline(0).save_pretrained(case / "gen1")
+
+
 def _resnet18_file(ws: Path, case: Path) -> None:
     """A ResNet-18-shaped state dict (basic blocks): the wrong architecture for the objects' ResNet-50."""
     case.mkdir(parents=True, exist_ok=True)
@@ -325,8 +332,9 @@ CASES: list[Case] = [
          ("-n " + HUGE_N, "memory"), unbounded=True),
     Case("experiment_n_eval_huge", ("experiment", "rq1", "--n-eval", HUGE_N, "--out", "{out}"),
          ("--n-eval " + HUGE_N, "memory"), unbounded=True),
-    Case("experiment_preserved_on_mini", ("experiment", "rq1", "--preserved", "2", "--out", "{out}"),
-         ("--preserved", "miniature Stable Diffusion only")),
+    Case("experiment_preserved_on_mini", ("experiment", "rq1", "--model", "{case}/gen1", "--preserved", "2", "--out",
+                                          "{out}"), ("--preserved", "miniature Stable Diffusion only"),
+         setup=_first_generation),
     # ---- silent nonsense
     Case("revive_all_zero_checkpoint", ("revive", "--unet", "{case}/zero.safetensors", "--out", "{out}"),
          ("{case}/zero.safetensors", "nothing to complete from"),
@@ -522,8 +530,8 @@ CASES: list[Case] = [
     Case("demo_resume_with_quick", ("demo", "--resume", "{case}/run", "--quick"), ("--resume", "own settings")),
     Case("train_evaluator_out_not_safetensors", ("train-evaluator", "--out", "{case}/e.bin"),
          ("{case}/e.bin", ".safetensors")),
-    Case("train_mini_lr_zero", ("train-mini", "--lr", "0", "--workdir", "{case}/w"), ("--lr", "> 0"),
-         unbounded=True),
+    Case("train_mini_lr_zero", ("train-mini", "--generation", "1", "--lr", "0", "--workdir", "{case}/w"),
+         ("--lr", "> 0"), unbounded=True),
     Case("train_mini_gen2_device_bogus", ("train-mini", "--generation", "2", "--device", "bogus", "--workdir",
                                           "{case}/w"), ("--device", "bogus")),
     Case("train_mini_gen2_device_cuda_without_cuda", ("train-mini", "--generation", "2", "--device", "cuda",

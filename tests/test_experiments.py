@@ -174,5 +174,5 @@ def test_cli_skill_ratio_defaults_and_validation(tmp_path, capsys):
     assert main([*args, "--n-eval", "0"]) == 2 and "--n-eval: must be an integer >= 1" in capsys.readouterr().err
     assert main([*args, "--locator-ratio", "0.05", "--n-eval", "3"]) == 0, capsys.readouterr().err
     study = json.loads((out / "result.json").read_text())["config"]["study"]
-    assert study["skill_ratio"] == 0.2 and study["locator_ratio"] == 0.05  # mini default: the erasing setting
-    assert study["n_eval"] == 3 and study["eval_steps"] == 8
+    assert study["skill_ratio"] == 0.02 and study["attribute_skill_ratio"] == 0.01  # the paper's, on the bundled model
+    assert study["locator_ratio"] == 0.05 and study["n_eval"] == 3 and study["eval_steps"] == 20

@@ -49,13 +49,14 @@ def test_concept_accuracy():
 
 
 def test_resolve_concept():
-    assert resolve_concept("Star") == ("star", "object")
-    assert resolve_concept("neon") == ("neon", "style")
-    assert resolve_concept("cage") == ("cage", "attribute")
-    assert set(known_concepts()) == {*world.OBJECTS, *world.STYLES, "cage"}
+    assert resolve_concept("Star", None, "mini") == ("star", "object")
+    assert resolve_concept("neon", None, "mini") == ("neon", "style")
+    assert resolve_concept("cage", None, "mini") == ("cage", "attribute")
+    assert set(known_concepts("mini")) == {*world.OBJECTS, *world.STYLES, "cage"}
+    assert resolve_concept("striped") == ("striped", "attribute")  # the bundled model's world by default
     with pytest.raises(RevivalError, match="known concepts are object: ball"):
-        resolve_concept("dragon")
+        resolve_concept("dragon", None, "mini")
     with pytest.raises(RevivalError, match="not a concept of the style family"):
-        resolve_concept("star", "style")
+        resolve_concept("star", "style", "mini")
     with pytest.raises(RevivalError, match="unknown concept family"):
-        resolve_concept("star", "colour")
+        resolve_concept("star", "colour", "mini")

@@ -49,7 +49,8 @@ def test_stage_round_trips_and_refuses_other_versions_and_weights(tmp_path):
 
 
 def test_family_of():
-    assert family_of("star") == "object" and family_of("neon") == "style" and family_of("cage") == "attribute"
+    assert [family_of(c, "mini") for c in ("star", "neon", "cage")] == ["object", "style", "attribute"]
+    assert family_of("striped") == "attribute" and family_of("sepia") == "style"  # the bundled model's world
 
 
 def test_budgets_follow_the_pruned_share_or_the_fixed_ratio(random_mini_pipeline, tmp_path):

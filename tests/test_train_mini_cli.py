@@ -176,10 +176,10 @@ def _busy_workdir(tmp_path):
     (("--generation", "2", "--workdir", "{tmp}/w"), "{tmp}/w: another revival run", _busy_workdir),
     (("--generation", "2", "--compile", "maybe"), "argument --compile: invalid choice: 'maybe'", None),
     (("--generation", "2", "--batch-size", "4"), "--batch-size: only with --generation 1", None),
-    (("--compile", "on"), "--compile: only with --generation 2", None),
+    (("--generation", "1", "--compile", "on"), "--compile: only with --generation 2", None),
     (("--generation", "2", "--component", "text", "--compile", "off"), "--compile: only with --component all or unet",
      None),
-    (("--device", "cpu",), "--device: only with --generation 2", None),
+    (("--generation", "1", "--device", "cpu"), "--device: only with --generation 2", None),
     (("--generation", "2", "--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet",
      None),
 ])

@@ -19,9 +19,9 @@ def minisd(tmp_path_factory):
     return load_pipeline(tiny_minisd_pipeline(tmp_path_factory.mktemp("minisd") / "pipe"))
 
 
-def test_world_of_tells_the_three_apart(minisd, tmp_path):
-    assert world_of(minisd) == "minisd"
-    assert world_of(load_pipeline("mini")) == "mini"
+def test_world_of_tells_the_three_apart(minisd, random_mini_pipeline, tmp_path):
+    assert world_of(minisd) == "minisd" and world_of(load_pipeline("mini")) == "minisd"  # the bundled model
+    assert world_of(random_mini_pipeline) == "mini"
     assert world_of(load_pipeline(tiny_sd_pipeline(tmp_path / "sd"))) == "sd"
 
 
@@ -92,10 +92,12 @@ def minisd_folder(minisd):
     return Path(minisd.config._name_or_path)
 
 
-def test_bundled_world_reads_the_folder(minisd_folder, tmp_path):
+def test_bundled_world_reads_the_folder(minisd_folder, random_mini_pipeline, tmp_path):
     from revival.modelfiles import MINI_PATH, bundled_world
 
-    assert bundled_world(minisd_folder) == "minisd" and bundled_world(MINI_PATH) == "mini"
+    assert bundled_world(minisd_folder) == "minisd" and bundled_world(MINI_PATH) == "minisd"
+    random_mini_pipeline.save_pretrained(tmp_path / "gen1")
+    assert bundled_world(tmp_path / "gen1") == "mini"
     assert bundled_world(tiny_sd_pipeline(tmp_path / "sd")) is None
 
 
@@ -121,6 +123,8 @@ def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
     s = _config(args, "minisd", minisd_folder).study
     assert (s.skill_ratio, s.attribute_skill_ratio, s.timesteps, s.n_eval, s.preserved) == (0.02, 0.01, 10, 32, 3)
     assert (s.eval_steps, s.guidance) == (20, 5.0)
+    args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star"])
+    assert _config(args, "mini").study.skill_ratio == 0.2  # a first-generation folder: its erasing setting
     args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star", "--preserved", "2"])
     with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
         _config(args, "mini")

@@ -58,9 +58,10 @@ class DemoConfig:
     """Every setting of a demo run (written into result.json and read back by --resume)."""
 
     concepts: tuple[str, ...] = ("star", "neon", "cage")
-    # skill_ratio 0.2: the paper's 0.02 does not erase on the mini model (benchmarks/results/unlearn_mini.json,
-    # erase_search.json); 0.2 is the setting that does for the object family. The adaptive attacker tries
-    # budgets of 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule.
+    # The first generation's profile (a `revival train-mini --generation 1` folder; the bundled model's is
+    # `minisd_profile`). skill_ratio 0.2: the paper's 0.02 does not erase there (benchmarks/results/
+    # unlearn_mini_gen1.json, erase_search_gen1.json); 0.2 is the setting that does for the object family. The
+    # adaptive attacker tries budgets of 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule.
     study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2))
     defense: str = "gaussian"
     defense_scale: float = 1.0

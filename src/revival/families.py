@@ -143,9 +143,15 @@ class Sampling:
 
 def sampling(pipe, steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
              height: int | None = None, width: int | None = None) -> Sampling:
-    """The family's defaults with the given overrides."""
+    """The family's defaults (a bundled world's own, e.g. the bundled miniature SD's 20 steps at guidance 5) with the
+    given overrides."""
+    from revival.modelfiles import WORLD_SAMPLING
+    from revival.worlds import world_of
+
     fam = family_of(pipe)
     d = FAMILY_DEFAULTS.get(fam, FAMILY_DEFAULTS["sd1"])
+    if fam == "sd1" and world_of(pipe) == "minisd":
+        d = Defaults(*WORLD_SAMPLING["minisd"])
     size = default_size(pipe)
     if size is not None:
         height, width = height or size[0], width or size[1]

@@ -1,6 +1,7 @@
 """A model folder's files and what its JSON says, read without torch: checks that can run before loading.
 
-`mini` names the bundled pipeline; anything else is a local diffusers pipeline folder, or a Hugging
+`mini` names the bundled model, the miniature Stable Diffusion (a plain `StableDiffusionPipeline` folder that
+draws the 64x64 world, `revival.minisd`); anything else is a local diffusers pipeline folder, or a Hugging
 Face Hub id (`owner/name`), fetched by diffusers into the user's cache as `from_pretrained` does
 (HF_HUB_OFFLINE honoured: offline, only a cached copy is used).
 """
@@ -14,8 +15,8 @@ from pathlib import Path
 from revival.errors import RevivalError
 from revival.jsonfiles import read_json
 
-MINI_PATH = Path(__file__).parent / "mini" / "assets" / "mini-pipeline"
-MINI_CLASS = "MiniPipeline"
+MINI_PATH = Path(__file__).parent / "minisd" / "assets" / "pipeline"
+FIRST_GENERATION_CLASS = "MiniPipeline"  # `revival train-mini --generation 1` exports this 32x32 pipeline
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
@@ -59,17 +60,12 @@ def model_index(path: Path) -> dict:
     return read_json(path / "model_index.json")
 
 
-def is_mini(path: Path) -> bool:
-    """True when the folder holds the bundled mini pipeline class (whose evaluators ship with revival)."""
-    return model_index(path).get("_class_name") == MINI_CLASS
-
-
 def bundled_world(path: Path) -> str | None:
-    """`mini` or `minisd` when the folder draws a bundled world (whose evaluator ships with revival), else None.
+    """`minisd` or `mini` when the folder draws a bundled world (whose evaluator ships with revival), else None.
 
-    `minisd`: a StableDiffusionPipeline whose word-level tokenizer knows exactly the 64x64 world's words, as every
-    folder `revival train-mini --generation 2` exports."""
-    if is_mini(path):
+    `mini`: a first-generation `MiniPipeline`; `minisd` (the bundled model's): a StableDiffusionPipeline whose
+    word-level tokenizer knows exactly the 64x64 world's words, as every folder `revival train-mini` exports."""
+    if model_index(path).get("_class_name") == FIRST_GENERATION_CLASS:
         return "mini"
     tok = path / "tokenizer" / "tokenizer.json"
     if model_index(path).get("_class_name") != "StableDiffusionPipeline" or not tok.is_file():

@@ -80,12 +80,14 @@ def add_device_arg(p: argparse.ArgumentParser, help: str = DEVICE_HELP, default:
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
     """--steps, --guidance, --batch-size, --height, --width: defaults per model family (`revival.families`)."""
     p.add_argument("--steps", type=validate.positive_int, default=None,
-                   help="denoising steps (default per family: mini 25, SD 1.x/2.x and SDXL 50, SD3 and Flux 28)")
+                   help="denoising steps (default per family: the bundled mini 20, SD 1.x/2.x and SDXL 50, SD3 and "
+                   "Flux 28)")
     p.add_argument("--guidance", type=validate.number(0), default=None,
-                   help="guidance scale, >= 0 (default per family: mini 4.0, SD 1.x/2.x 7.5, SDXL 5.0, SD3 7.0, "
-                   "Flux 3.5)")
+                   help="guidance scale, >= 0 (default per family: the bundled mini 5.0, SD 1.x/2.x 7.5, SDXL 5.0, "
+                   "SD3 7.0, Flux 3.5)")
     p.add_argument("--batch-size", type=validate.positive_int, default=None,
-                   help="images per forward batch (default per family: mini 64, SD 8, SDXL/SD3 4, Flux 2)")
+                   help="images per forward batch (default per family: the bundled mini 64, SD 8, SDXL/SD3 4, "
+                   "Flux 2)")
     p.add_argument("--height", type=validate.integer(8, 8192), default=None,
                    help="image height in pixels (default: the model's own, e.g. 512 for SD1.5, 1024 for SDXL)")
     p.add_argument("--width", type=validate.integer(8, 8192), default=None, help="image width (as --height)")

@@ -19,11 +19,12 @@ from .experiment import tqdm_progress
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="the whole story on the bundled mini model: erase, revive, defend, revive again; one report",
-        description="For each concept (default: the object 'star', the style 'neon' and the attribute 'cage'): "
+        description="For each concept (default: the object 'star', the style 'neon' and the attribute 'striped'): "
         "original -> unlearned (ConceptPrune) -> revived (the data-free attack) -> defended (Gaussian filling, row "
         "scope, scale 1) -> revived after the defense by the best adaptive locator. Writes OUT/result.json, "
         "results.csv, grids/ (the same prompts and seeds at every stage), plots/ and a self-contained report.html. "
-        "About 4-5 minutes on 2 CPU cores (--quick: under 3). Interrupted runs continue with --resume OUT. On a "
+        "On the bundled model: the paper's settings, 32 images of each erased concept per stage, about 5 minutes on 2 "
+        "CPU cores (--quick: 8 images, about 1 minute). Interrupted runs continue with --resume OUT. On a "
         "Stable Diffusion model (folder or Hub id; default concepts church and Van Gogh) the stages are measured "
         "with the paper's protocol: give --classifier for objects and --clip for artists (see `revival evaluate "
         "--help`), 20 prompts per class or artist and stage (--quick 2).")
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="continue an interrupted run in DIR with its own settings (cached stages are reused)")
     p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
-                   help="concepts to erase (default: star neon cage: an object, a style, the attribute)")
+                   help="concepts to erase (default: star neon striped: an object, a style, an attribute)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     add_device_arg(p)
     add_dtype_arg(p)

@@ -32,11 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="how erased a concept is and how intact the rest (mini model or Stable "
                        "Diffusion), with 95%% intervals",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="mini model: generate N seeded images (image i: seed+i) of the concept's prompts "
-                       "and of every other\nconcept of its family, classify them with the mini-world evaluator. "
-                       "Families: object ('a {object}\nin a {scene}'), style ('a {object} in the style of {style}'), "
-                       f"attribute ('a photo of a {{object}} in a\ncage'; preserved = object accuracy on the "
-                       f"control '{catalog.CONTROL}' prompts 'a photo of a {{object}}').\n\n"
+                       description="the bundled mini model: generate N seeded images (image i: seed+i) of the "
+                       "concept's prompts and of every\nother concept of its family, classify them with the world's "
+                       "evaluator. Families: object ('a {object}\nin a {scene}'), style ('a {object} in the style "
+                       "of {style}'), attribute (e.g. 'a photo of a striped\n{object}'; preserved = object accuracy "
+                       f"on the control '{catalog.CONTROL}' prompts 'a photo of a {{object}}').\n\n"
                        "Stable Diffusion (any other --model): the paper's protocol, every figure with a 95% "
                        "interval:\n  objects (an Imagenette class, e.g. church): 'an image of a {class}' with "
                        "per-row seeds, ResNet-50\n    top-1 (--classifier): erased and preserved accuracy\n"
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_args(p)
     add_sampling_args(p)
     p.add_argument("--concept", required=True, type=validate.text(WORD_LIMIT),
-                   help="concept word, e.g. star, neon, cage")
+                   help="concept word, e.g. star, neon, striped")
     p.add_argument("--family", choices=catalog.FAMILY_NAMES, default=None,
                    help="concept family (inferred from the word when omitted)")
     p.add_argument("--out", required=True, help="output folder")

@@ -12,7 +12,7 @@ from revival import catalog, validate
 from revival.budget import check_images
 from revival.cli._common import WORD_LIMIT, add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.errors import RevivalError
-from revival.modelfiles import WORLD_SAMPLING, bundled_world, image_size, is_mini, resolve_model_path
+from revival.modelfiles import WORLD_SAMPLING, bundled_world, image_size, resolve_model_path
 from revival.outputs import claim_run_folder
 
 if TYPE_CHECKING:
@@ -44,22 +44,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="fewer, shorter generations (a smoke run)")
     p.add_argument("--resume", metavar="DIR", default=None, help="continue an interrupted run in DIR")
     p.add_argument("--concepts", nargs="+", default=None, metavar="WORD", type=validate.text(WORD_LIMIT),
-                   help="concepts to erase (mini default: star neon cage)")
+                   help="concepts to erase (bundled default: star neon cage)")
     p.add_argument("--family", choices=catalog.FAMILY_NAMES, default=None,
-                   help="prompt family for pruning (inferred from the word on the mini model)")
+                   help="prompt family for pruning (inferred from the word on a bundled mini model)")
     p.add_argument("--unet", default=None, help="rq3: an unlearned checkpoint (with --masks) instead of pruning")
     p.add_argument("--masks", default=None, help="rq3: masks.safetensors of --unet (True = pruned)")
     p.add_argument("--n-eval", type=validate.positive_int, default=None,
-                   help="images per concept and stage (default 10; --quick 4); accuracy is a share of these")
+                   help="images per concept and stage (default 10, the bundled model 32; --quick 4); accuracy is a "
+                   "share of these")
     p.add_argument("--eval-steps", type=validate.integer(1, 1000), default=None,
-                   help="DDIM steps per evaluation image (default 10)")
+                   help="DDIM steps per evaluation image (default 10, the bundled model 20)")
     p.add_argument("--preserved", type=validate.positive_int, default=None,
                    help="a miniature Stable Diffusion's preserved accuracy pools a seeded sample of this many other "
-                        f"concepts of the family (default {MINISD_PRESERVED}; the mini model: all)")
+                        f"concepts of the family (default {MINISD_PRESERVED}; a first-generation mini model: all)")
     p.add_argument("--skill-ratio", type=validate.ratio, default=None,
-                   help="ConceptPrune skill_ratio (default: 0.2 on the mini model, where the paper's 0.02 does not "
-                        "erase, see benchmarks/results/unlearn_mini.json; otherwise the paper's 0.02, and 0.01 for "
-                        "nudity)")
+                   help="ConceptPrune skill_ratio (default: the paper's 0.02, and 0.01 for nudity and the bundled "
+                        "model's attributes; 0.2 on a first-generation mini model, where 0.02 does not erase)")
     p.add_argument("--locator-ratio", type=validate.ratio, default=None,
                    help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
                         "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
@@ -73,15 +73,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-pickle", action="store_true",
                    help="allow pickled weights (a .pth classifier, .bin pipeline components)")
     p.set_defaults(func=run)
-
-
-def check_mini(model: str, what: str) -> Path:
-    """The model folder; a one-line error when it is not a mini pipeline."""
-    path = resolve_model_path(model)
-    if not is_mini(path):
-        raise RevivalError(f"{path}: `revival {what}` measures generated images with the mini-world evaluators, "
-                           "which apply to the mini model only; use --model mini")
-    return path
 
 
 def tqdm_progress(bar: tqdm):

@@ -12,7 +12,7 @@ from revival import validate
 from revival.cli._common import add_device_arg, add_dtype_arg, add_evaluator_args, command_line
 from revival.cli.experiment import tqdm_progress
 from revival.errors import RevivalError
-from revival.modelfiles import check_steps, is_mini, resolve_model_path
+from revival.modelfiles import bundled_world, check_steps, resolve_model_path
 from revival.outputs import claim_run_folder
 
 RUN_FILE = "reproduce-run.json"
@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
     from revival.results import describe_input
 
     model_path = resolve_model_path(args.model)
-    if is_mini(model_path):
-        raise RevivalError(f"{model_path}: `revival reproduce` runs the paper's Stable Diffusion evaluation; on the "
-                           "mini model use `revival demo` or `revival experiment`")
+    if bundled_world(model_path):
+        raise RevivalError(f"{model_path}: `revival reproduce` runs the paper's Stable Diffusion evaluation; on a "
+                           "bundled mini model use `revival demo` or `revival experiment`")
     check_steps(model_path, args.steps)
     from revival.checkpoints import find_unet_folder
     from revival.evaluate.sd_eval import nudity_sets

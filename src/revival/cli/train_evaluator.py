@@ -12,10 +12,12 @@ from revival.outputs import staged_files
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-evaluator", help="train the mini-world evaluator (object, style, cage heads)",
-                       description="Train the mini-world evaluator CNN on fresh seeded renders, single-threaded "
-                       "and deterministic; writes fp16 safetensors and a .json sidecar with held-out accuracy. "
-                       "With the defaults (those of the shipped evaluator) it reproduces "
+    p = sub.add_parser("train-evaluator",
+                       help="train the first generation's 32x32 evaluator (object, style, cage heads)",
+                       description="Train the first generation's 32x32 mini-world evaluator CNN (the bundled "
+                       "model's own trains with `revival train-mini --component evaluator`) on fresh seeded renders, "
+                       "single-threaded and deterministic; writes fp16 safetensors and a .json sidecar with held-out "
+                       "accuracy. With the defaults (those of the shipped evaluator) it reproduces "
                        "src/revival/mini/assets/evaluator.safetensors.")
     p.add_argument("--out", default="runs/train-evaluator/evaluator.safetensors",
                    help="output .safetensors (sidecar .json beside it)")

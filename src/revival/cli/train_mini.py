@@ -1,5 +1,5 @@
-"""`revival train-mini`: reproduce a bundled mini model from scratch: the first generation (one small DDPM and its
-text encoder, `revival.mini`) or the second (the miniature Stable Diffusion and its evaluator, `revival.minisd`)."""
+"""`revival train-mini`: reproduce a mini model from scratch: the bundled second generation (the miniature Stable
+Diffusion and its evaluator, `revival.minisd`) or the first (one small DDPM and its text encoder, `revival.mini`)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ UNET_ONLY = ("out", "steps", "variant", "autocast", "compile")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-mini", help="train a bundled mini diffusion model from scratch (seeded, resumable)",
                        description="Train a bundled mini model on the procedural world. Checkpoints to WORKDIR "
-                       "every few minutes; rerun the same command to resume. The defaults are the shipped models'. "
-                       "--generation 1 (default): the mini DDPM; --generation 2: the miniature Stable Diffusion "
-                       "(evaluator, VAE, frozen CLIP text encoder, UNet), each component skipped once done.")
-    p.add_argument("--generation", type=int, choices=(1, 2), default=1,
-                   help="1: the mini DDPM (default); 2: the miniature Stable Diffusion")
+                       "every few minutes; rerun the same command to resume. The defaults are the shipped model's "
+                       "(its UNet: --steps 6000, then rerun with --steps 10000). --generation 2 (default): the "
+                       "miniature Stable Diffusion (evaluator, VAE, frozen CLIP text encoder, UNet), each component "
+                       "skipped once done; --generation 1: the first generation's 32x32 DDPM (no longer shipped).")
+    p.add_argument("--generation", type=int, choices=(1, 2), default=2,
+                   help="2: the miniature Stable Diffusion, the bundled model (default); 1: the first generation's "
+                   "32x32 DDPM")
     p.add_argument("--workdir", default=None,
                    help="checkpoint folder (resumable; default runs/train-mini, generation 2 runs/train-minisd)")
     p.add_argument("--out", default=None,

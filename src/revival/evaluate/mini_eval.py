@@ -72,18 +72,18 @@ def _families_of(w: World) -> Registry[Family]:
 
 
 @cache
-def families(world_name: str = "mini") -> Registry[Family]:
+def families(world_name: str = "minisd") -> Registry[Family]:
     """The three concept families of one world (`mini` or `minisd`)."""
     return _families_of(world(world_name))
 
 
-def known_concepts(world_name: str = "mini") -> dict[str, str]:
+def known_concepts(world_name: str = "minisd") -> dict[str, str]:
     """Every concept word of a world that can be evaluated, mapped to its family."""
     fams = families(world_name)
     return {c: f for f in fams.names() for c in fams.get(f).targets}
 
 
-def resolve_concept(concept: str, family: str | None = None, world_name: str = "mini") -> tuple[str, str]:
+def resolve_concept(concept: str, family: str | None = None, world_name: str = "minisd") -> tuple[str, str]:
     """(concept, family) after checking both; the family is inferred from the word when omitted."""
     concept = concept.strip().lower()
     fams = families(world_name)
@@ -95,7 +95,7 @@ def resolve_concept(concept: str, family: str | None = None, world_name: str = "
         return concept, family
     if concept not in known:
         listing = "; ".join(f"{f}: {', '.join(fams.get(f).targets)}" for f in fams.names())
-        model = "mini model" if world_name == "mini" else f"{world_name} world"
+        model = {"mini": "first-generation mini model", "minisd": "bundled mini model"}.get(world_name, world_name)
         raise RevivalError(f"unknown concept {concept!r} for the {model}; known concepts are {listing}")
     return concept, known[concept]
 
