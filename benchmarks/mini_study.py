@@ -212,6 +212,9 @@ def plots() -> list[Path]:
         rows = json.loads(dfn.read_text())["rows"]
         erased = sorted(r["concept"] for r in rows if r["defense"] == "none"
                         and r["original"] - r["erased"] >= THRESHOLDS["erased_drop"])
+        if not erased:  # nothing to defend: a mean over no concept would be no figure
+            _log("no concept of defense_mini.json is erased: no mean trade-off plot")
+            return written
         means = []
         for key in dict.fromkeys((p["defense"], p["scale"]) for p in points):
             group = [p for p in points if (p["defense"], p["scale"]) == key and p["concept"] in erased]

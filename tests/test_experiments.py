@@ -176,3 +176,14 @@ def test_cli_skill_ratio_defaults_and_validation(tmp_path, capsys):
     study = json.loads((out / "result.json").read_text())["config"]["study"]
     assert study["skill_ratio"] == 0.02 and study["attribute_skill_ratio"] == 0.01  # the paper's, on the bundled model
     assert study["locator_ratio"] == 0.05 and study["n_eval"] == 3 and study["eval_steps"] == 20
+
+
+def test_rq2_says_when_no_concept_is_erased():
+    from revival.experiments.rq2 import findings
+
+    rule = {"target": share(31, 32), "sign_recovery_retained": 0.8}
+    fig = {"rules": ["nms", "random_sign"], "concepts": {"star": {
+        "original": {"target": share(30, 32)}, "unlearned": {"target": share(30, 32)},
+        "rules": {"nms": rule, "random_sign": rule | {"sign_recovery_retained": 0.5}}}}}
+    first = findings(fig)[0]
+    assert first["verdict"] == "inconclusive" and "no concept erased (star not judged)" in first["text"]

@@ -59,7 +59,7 @@ def findings(fig: Mapping) -> list[dict]:
                 continue
             statuses.append(gain(acc(c, a), best, 0.0))
             parts.append(f"{c} {show(acc(c, a))} vs {show(best)}")
-        return statuses, parts
+        return statuses, parts or [f"no concept erased ({', '.join(rows)} not judged)"]
 
     out = []
     if {"nms", "random_sign"} <= set(fig["rules"]):
