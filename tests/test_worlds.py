@@ -128,3 +128,27 @@ def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
     args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star", "--preserved", "2"])
     with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
         _config(args, "mini")
+
+
+def test_evaluate_preserved_pools_the_experiments_seeded_sample(minisd_folder, tmp_path, capsys):
+    import json
+
+    from revival.cli import main
+    from revival.evaluate.mini_eval import measured_concepts
+
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(minisd_folder), "--concept", "star", "-n", "1", "--steps", "1",
+                 "--preserved", "2", "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    sample = measured_concepts("minisd", "object", "star", 2, 0)
+    assert set(result["per_concept"]) == set(sample) and len(sample) == 3 and sample[0] == "star"
+    assert result["intervals"]["preserved"]["n"] == 2 and result["config"]["preserved"] == 2
+    study = Study(load_pipeline(minisd_folder), tmp_path / "s", StudySettings(preserved=2))
+    assert study.measured("star", "object") == sample  # the sample `experiment --preserved 2` draws
+    sd = tiny_sd_pipeline(tmp_path / "sd")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(sd), "--concept", "church", "--preserved", "1", "--out",
+                 str(tmp_path / "e2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--preserved applies to a bundled mini model only" in err
+    assert not (tmp_path / "e2").exists()

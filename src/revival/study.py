@@ -31,7 +31,7 @@ from revival.errors import RevivalError
 from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
-from revival.evaluate.mini_eval import evaluate_family, families
+from revival.evaluate.mini_eval import evaluate_family, families, measured_concepts
 from revival.families import denoiser
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
 from revival.unlearn import concept_prune, world_of
@@ -364,8 +364,7 @@ class Study:
         same order for every target, so targets share images), or None for the whole family."""
         if self.s.preserved is None or world_of(self.pipe) == "sd":
             return None
-        order = np.random.default_rng(self.s.seed).permutation(families(world_of(self.pipe)).get(family).concepts)
-        return (concept, *[str(c) for c in order if c != concept][: self.s.preserved])
+        return measured_concepts(world_of(self.pipe), family, concept, self.s.preserved, self.s.seed)
 
     def settings_dict(self) -> dict:
         """The settings as a plain dict."""

@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="images per concept (mini, default 32); Stable Diffusion: prompts per class, artist or "
                    "nudity set (default: all, as the paper)")
     p.add_argument("--seed", type=validate.seed, default=0, help="image i of every concept uses seed+i")
+    p.add_argument("--preserved", type=validate.positive_int, default=None,
+                   help="bundled mini model: preserved accuracy pools a seeded sample of this many other concepts "
+                   "of the family (the sample `experiment --preserved` draws; default: every other concept)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder of ours")
     p.add_argument("--save-images", action="store_true", help="also write DIR/images/<concept>.png for every concept")
     sd = p.add_argument_group("Stable Diffusion evaluators (never downloaded by revival unless a Hub id is given)")
@@ -76,16 +79,21 @@ def run(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.model)
     world_name = bundled_world(model_path)
     if world_name is None:
+        if args.preserved is not None:
+            raise RevivalError("--preserved applies to a bundled mini model only (a Stable Diffusion model is "
+                               "measured on the paper's classes)")
         return run_sd(args, model_path)
     args.num_images = args.num_images or 32
     steps, guidance, batch = WORLD_SAMPLING[world_name]
     args.steps, args.batch_size = args.steps or steps, args.batch_size or batch
     args.guidance = guidance if args.guidance is None else args.guidance
     check_steps(model_path, args.steps)
-    from revival.evaluate.mini_eval import families, resolve_concept
+    from revival.evaluate.mini_eval import families, measured_concepts, resolve_concept
 
     concept, family = resolve_concept(args.concept, args.family, world_name)
-    n_total = args.num_images * len(families(world_name).get(family).concepts)
+    args.measured = (None if args.preserved is None
+                     else measured_concepts(world_name, family, concept, args.preserved, args.seed))
+    n_total = args.num_images * len(args.measured or families(world_name).get(family).concepts)
     grids = ((args.num_images, GRID_SCALE),) + (((n_total, 1),) if args.save_images else ())
     budget.check_images(n_total, args.batch_size, image_size(model_path), grids, n_value=args.num_images)
     out = Path(args.out)
@@ -110,7 +118,7 @@ def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, fami
     evaluator = world(world_name).load_evaluator()
     t1 = time.time()
     ev = evaluate_family(pipe, family, args.num_images, args.seed, args.steps, args.guidance, args.batch_size,
-                         evaluator=evaluator, progress=True)
+                         evaluator=evaluator, progress=True, concepts=args.measured)
     t2 = time.time()
     outputs = {"result": str(out / "result.json"), "grid": str(out / "grid.png")}
     make_grid(ev.images[concept], scale=GRID_SCALE).save(tmp / "grid.png")
@@ -120,7 +128,7 @@ def _evaluate(args: argparse.Namespace, out: Path, tmp: Path, concept: str, fami
             make_grid(imgs, scale=1).save(tmp / "images" / f"{c}.png")
         outputs["images"] = str(out / "images")
     config = {"concept": concept, "family": family, "world": world_name, "n_per_concept": args.num_images,
-              "seed": args.seed,
+              "seed": args.seed, "preserved": args.preserved,
               "steps": args.steps, "guidance": args.guidance, "batch_size": args.batch_size,
               "prompts": {c: sorted(set(p)) for c, p in ev.prompts.items()}}
     result = base_result(command_line(), config, {"model": args.model if args.model != "mini" else None,

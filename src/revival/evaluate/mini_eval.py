@@ -77,6 +77,13 @@ def families(world_name: str = "minisd") -> Registry[Family]:
     return _families_of(world(world_name))
 
 
+def measured_concepts(world_name: str, family: str, concept: str, preserved: int, seed: int = 0) -> tuple[str, ...]:
+    """`concept` and a seeded sample of `preserved` other concepts of its family: what preserved accuracy pools when
+    not every concept is drawn (the same order for every target of a seed, so targets share images)."""
+    order = np.random.default_rng(seed).permutation(families(world_name).get(family).concepts)
+    return (concept, *[str(c) for c in order if c != concept][:preserved])
+
+
 def known_concepts(world_name: str = "minisd") -> dict[str, str]:
     """Every concept word of a world that can be evaluated, mapped to its family."""
     fams = families(world_name)
