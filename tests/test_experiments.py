@@ -42,6 +42,7 @@ def test_experiment_end_to_end_on_tiny_settings(name, random_mini_pipeline, tmp_
     res = run_experiment(name, study, cfg, progress=lambda done, total, label: calls.append((done, total)))
     assert res["experiment"] == name and res["findings"] and res["thresholds"] == THRESHOLDS
     assert calls[-1][0] == calls[-1][1] == len(calls) - 1  # every planned step ran, then "done"
+    assert len({planned for _, planned in calls}) == 1  # planned up front: the progress bar's total never grows
     assert all(f["verdict"] in (None, "holds", "partly holds", "does not hold", "inconclusive")
                for f in res["findings"])
     json.dumps(res)  # JSON-ready

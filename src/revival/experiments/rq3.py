@@ -55,7 +55,10 @@ def run(ctx: Context) -> dict:
     cfg = ctx.config
     defenses, locators = cfg.defense_names(), cfg.locator_names()
     n_cases = len(ctx.given) if ctx.given is not None else len(cfg.concepts) * len(cfg.seeds)
-    ctx.clock.plan(n_cases * (len(defenses) + (0 if ctx.given is not None else 1)))
+    # every step up front: each case's prune and defenses, then each attacker-vs-oracle round (its cached prune
+    # counts as a step) with its attacks
+    rounds = 0 if ctx.study is None else len(cfg.concepts) * len(defenses) * (1 + round_plan(ctx))
+    ctx.clock.plan(n_cases * (len(defenses) + (0 if ctx.given is not None else 1)) + rounds)
     rows = []
     seed0 = ctx.study.s.seed if ctx.study is not None else 0
     for label, seed, unlearned, masks in _cases(ctx):
@@ -92,7 +95,6 @@ def _attacker_vs_oracle(ctx: Context, defenses: list[str]) -> dict:
     """Per defense: the attacker's data-free choice of locator and budget against the oracle's (by restoration),
     with the restoration each achieves (weight space; the attacks run on the study's default seed)."""
     cfg = ctx.config
-    ctx.clock.plan(len(cfg.concepts) * len(defenses) * round_plan(ctx))
     out = {}
     for d in defenses:
         per = {}

@@ -14,7 +14,8 @@ from revival.report.plots import save_png
 
 def run(ctx: Context) -> dict:
     cfg = ctx.config
-    ctx.clock.plan(len(cfg.concepts) * (4 + len(cfg.scales) * (round_plan(ctx) + 3)))
+    # per concept: the 5 steps of base_stages, then per scale an adaptive round and 3 evaluations
+    ctx.clock.plan(len(cfg.concepts) * (5 + len(cfg.scales) * (round_plan(ctx) + 3)))
     concepts, rows = {}, []
     for c in cfg.concepts:
         base = base_stages(ctx, c)
