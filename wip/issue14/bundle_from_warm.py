@@ -14,11 +14,11 @@ from revival.minisd.pipeline import assemble
 from revival.minisd.training import _load_warm_start
 from revival.minisd.unet import build_unet
 
-A = Path("/work/main/src/revival/minisd/assets/pipeline")
+A = Path(__file__).resolve().parents[2] / "src" / "revival" / "minisd" / "assets" / "pipeline"  # the shipped one
 unet = build_unet("base")
 step = _load_warm_start(Path(sys.argv[1]), {"unet": unet})
-pipe = assemble(AutoencoderKL.from_pretrained(A / "vae").eval(), CLIPTextModel.from_pretrained(A / "text_encoder").eval(),
-                unet.eval(), "base").to(torch.float16)
+vae = AutoencoderKL.from_pretrained(A / "vae").eval()
+pipe = assemble(vae, CLIPTextModel.from_pretrained(A / "text_encoder").eval(), unet.eval(), "base").to(torch.float16)
 out = Path(sys.argv[2])
 shutil.rmtree(out, ignore_errors=True)
 pipe.save_pretrained(out, safe_serialization=True)
