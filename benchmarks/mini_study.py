@@ -236,7 +236,8 @@ def main() -> int:
     ap.add_argument("part", choices=["quality", "unlearn", "revive", "defense"])
     ap.add_argument("--root", default="runs/mini-study")
     ap.add_argument("--model", default="mini",
-                    help="the bundled first generation (mini) or a miniature Stable Diffusion folder")
+                    help="the bundled model (mini), or another folder of a bundled world (a miniature Stable "
+                    "Diffusion or a first-generation model)")
     ap.add_argument("--concepts", nargs="*", default=None, help="default: every erasable concept of the world")
     ap.add_argument("--guidance", type=float, default=None, help="default: 4.0 (mini), 5.0 (minisd)")
     ap.add_argument("--attribute-skill-ratio", type=float, default=None,
