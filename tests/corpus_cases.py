@@ -229,13 +229,6 @@ def _model_without_ffn(ws: Path, case: Path) -> None:
                          cross_attention_dim=32).save_pretrained(case / "m" / "unet")
 
 
-def _first_generation(ws: Path, case: Path) -> None:
-    """A random-weight first-generation mini pipeline folder (`revival train-mini --generation 1` exports these)."""
-    from revival.mini.model import build_pipeline
-
-    build_pipeline(0).save_pretrained(case / "gen1")
-
-
 def _resnet18_file(ws: Path, case: Path) -> None:
     """A ResNet-18-shaped state dict (basic blocks): the wrong architecture for the objects' ResNet-50."""
     case.mkdir(parents=True, exist_ok=True)
@@ -332,9 +325,12 @@ CASES: list[Case] = [
          ("-n " + HUGE_N, "memory"), unbounded=True),
     Case("experiment_n_eval_huge", ("experiment", "rq1", "--n-eval", HUGE_N, "--out", "{out}"),
          ("--n-eval " + HUGE_N, "memory"), unbounded=True),
-    Case("experiment_preserved_on_mini", ("experiment", "rq1", "--model", "{case}/gen1", "--preserved", "2", "--out",
-                                          "{out}"), ("--preserved", "miniature Stable Diffusion only"),
-         setup=_first_generation),
+    Case("experiment_preserved_on_sd", ("experiment", "rq3", "--model", "{sd}", "--unet", "{unet}", "--masks",
+                                        "{masks}", "--preserved", "2", "--out", "{out}"),
+         ("--preserved", "miniature Stable Diffusion only")),
+    Case("generate_first_generation_folder", ("generate", "--model", "{case}/gen1", "--prompt", "a star", "--out",
+                                              "{case}/g.png"), ("{case}/gen1", "no longer supported"),
+         setup=_write("gen1/model_index.json", json.dumps({"_class_name": "MiniPipeline"}))),
     # ---- silent nonsense
     Case("revive_all_zero_checkpoint", ("revive", "--unet", "{case}/zero.safetensors", "--out", "{out}"),
          ("{case}/zero.safetensors", "nothing to complete from"),
@@ -528,20 +524,16 @@ CASES: list[Case] = [
          ("{case}/none", "not an experiment run folder")),
     Case("experiment_eval_steps_zero", ("experiment", "rq1", "--eval-steps", "0"), ("--eval-steps", "[1, 1000]")),
     Case("demo_resume_with_quick", ("demo", "--resume", "{case}/run", "--quick"), ("--resume", "own settings")),
-    Case("train_evaluator_out_not_safetensors", ("train-evaluator", "--out", "{case}/e.bin"),
-         ("{case}/e.bin", ".safetensors")),
-    Case("train_mini_lr_zero", ("train-mini", "--generation", "1", "--lr", "0", "--workdir", "{case}/w"),
-         ("--lr", "> 0"), unbounded=True),
-    Case("train_mini_gen2_device_bogus", ("train-mini", "--generation", "2", "--device", "bogus", "--workdir",
-                                          "{case}/w"), ("--device", "bogus")),
-    Case("train_mini_gen2_device_cuda_without_cuda", ("train-mini", "--generation", "2", "--device", "cuda",
-                                                      "--workdir", "{case}/w"),
+    Case("train_mini_generation_1", ("train-mini", "--generation", "1", "--workdir", "{case}/w"),
+         ("--generation 1", "unrecognized arguments")),  # the first generation was removed, and --generation
+    Case("train_mini_device_bogus", ("train-mini", "--device", "bogus", "--workdir", "{case}/w"),
+         ("--device", "bogus")),
+    Case("train_mini_device_cuda_without_cuda", ("train-mini", "--device", "cuda", "--workdir", "{case}/w"),
          ("--device cuda", "CUDA is not available"), needs_no_cuda=True, unbounded=True),
-    Case("train_mini_gen2_out_under_a_regular_file", ("train-mini", "--generation", "2", "--workdir", "{case}/w",
-                                                      "--out", "{case}/f.txt/p"), ("{case}/f.txt", "is a file"),
-         setup=_write("f.txt", "x"), unbounded=True),
-    Case("train_mini_gen2_unknown_variant", ("train-mini", "--generation", "2", "--variant", "huge", "--workdir",
-                                             "{case}/w"), ("--variant", "huge")),
-    Case("train_mini_gen2_compile_maybe", ("train-mini", "--generation", "2", "--compile", "maybe", "--workdir",
-                                           "{case}/w"), ("--compile", "maybe")),
+    Case("train_mini_out_under_a_regular_file", ("train-mini", "--workdir", "{case}/w", "--out", "{case}/f.txt/p"),
+         ("{case}/f.txt", "is a file"), setup=_write("f.txt", "x"), unbounded=True),
+    Case("train_mini_unknown_variant", ("train-mini", "--variant", "huge", "--workdir", "{case}/w"),
+         ("--variant", "huge")),
+    Case("train_mini_compile_maybe", ("train-mini", "--compile", "maybe", "--workdir", "{case}/w"),
+         ("--compile", "maybe")),
 ]

@@ -9,7 +9,7 @@ import pytest
 
 import revival.study
 from revival.cli import main
-from revival.demo import DemoConfig, plan_steps, profile, resume_run, run_demo, start_run, write_outputs
+from revival.demo import DemoConfig, minisd_profile, plan_steps, resume_run, run_demo, start_run, write_outputs
 from revival.errors import RevivalError
 from revival.models import MINI_PATH
 from revival.report.plots import STAGES
@@ -72,11 +72,10 @@ def test_demo_resumes_from_cached_stages(random_mini_pipeline, tmp_path, monkeyp
 
 
 def test_profiles():
-    assert profile("quick", ("neon",)).concepts == ("neon",)
-    assert profile("full").study.n_eval > profile("quick").study.n_eval
-    with pytest.raises(RevivalError, match="known: full, quick"):
-        profile("huge")
-    with pytest.raises(RevivalError, match="unknown concept"):
+    assert minisd_profile(True, ("neon",)).concepts == ("neon",)
+    assert minisd_profile(False, None).concepts == ("star", "neon", "striped")
+    assert minisd_profile(False, None).study.n_eval > minisd_profile(True, None).study.n_eval
+    with pytest.raises(RevivalError, match="unknown concept 'dragon' for the bundled mini model"):
         run_demo(None, "unused", replace(TINY, concepts=("dragon",)))
 
 

@@ -24,13 +24,12 @@ CHILD = textwrap.dedent(f"""
     import numpy as np
     import torch
     from revival.evaluate.distributed import distributed_map, generate_distributed, process_state
-    from revival.mini.model import build_pipeline
+    from revival.models import load_pipeline
 
     torch.set_num_threads(1)
     state = process_state()
     assert state.num_processes == 2, state
-    pipe = build_pipeline(0)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = load_pipeline(sys.argv[3])
     images = generate_distributed(pipe, {PROMPTS!r}, {SEEDS!r}, num_inference_steps={STEPS}, batch_size=64)
     one = generate_distributed(pipe, {PROMPTS[:1]!r}, {SEEDS[:1]!r}, num_inference_steps={STEPS})  # rank 1 idle
     ranks = distributed_map(lambda xs: [(x, state.process_index) for x in xs], list(range(5)))
@@ -52,14 +51,14 @@ def test_single_process_map_keeps_order():
         distributed_map(lambda xs: xs[:1], [1, 2])
 
 
-def test_two_processes_match_one(random_mini_pipeline, tmp_path):
+def test_two_processes_match_one(random_mini_folder, random_mini_pipeline, tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     out, ranks = tmp_path / "images.npy", tmp_path / "ranks.npy"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(script), str(out), str(ranks)]
+           "--main_process_port", str(_free_port()), str(script), str(out), str(ranks), str(random_mini_folder)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -70,7 +69,7 @@ def test_two_processes_match_one(random_mini_pipeline, tmp_path):
     finally:
         torch.set_num_threads(threads)
     gathered, one = np.split(np.load(out), [len(PROMPTS)])
-    assert gathered.shape == single.shape == (len(PROMPTS), 32, 32, 3)
+    assert gathered.shape == single.shape == (len(PROMPTS), 64, 64, 3)
     assert gathered.tobytes() == single.tobytes()
     assert one.tobytes() == single[:1].tobytes()
     # the work really was split: items 0-2 ran on rank 0, items 3-4 on rank 1, gathered in order

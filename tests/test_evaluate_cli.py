@@ -1,20 +1,16 @@
-"""`revival evaluate`: a tiny end-to-end run on a saved random-init mini pipeline, and its error cases."""
+"""`revival evaluate`: a tiny end-to-end run on a saved random-init miniature Stable Diffusion, and its error cases."""
 
 import json
 
 import pytest
-import torch
 
 from revival.cli import main
-from revival.mini.model import build_pipeline
+from revival.minisd import world
 
 
 @pytest.fixture(scope="module")
-def mini_folder(tmp_path_factory):
-    torch.set_num_threads(1)
-    path = tmp_path_factory.mktemp("mini") / "pipe"
-    build_pipeline(0).save_pretrained(path, safe_serialization=True)
-    return path
+def mini_folder(random_mini_folder):
+    return random_mini_folder
 
 
 def test_evaluate_writes_result_and_grid(mini_folder, tmp_path):
@@ -24,7 +20,7 @@ def test_evaluate_writes_result_and_grid(mini_folder, tmp_path):
     assert main(args) == 0
     res = json.loads((out / "result.json").read_text())
     assert res["config"]["family"] == "style"
-    assert set(res["per_concept"]) == {"neon", "pastel", "mosaic", "sketch"}
+    assert set(res["per_concept"]) == set(world.STYLES)
     assert 0 <= res["accuracy"]["target"] <= 1 and 0 <= res["accuracy"]["preserved"] <= 1
     assert res["accuracy"]["target"] == res["per_concept"]["neon"]
     assert "evaluator" in res["inputs"] and "sha256" in res["inputs"]["evaluator"]

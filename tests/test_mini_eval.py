@@ -1,4 +1,5 @@
-"""Concept-level metrics of the mini model: plumbing on a random-init pipeline (tiny n, 2 steps)."""
+"""Concept-level metrics of the bundled model's world: plumbing on a random-init miniature Stable Diffusion (tiny n,
+2 steps)."""
 
 import numpy as np
 import pytest
@@ -6,30 +7,27 @@ import torch
 
 from revival.errors import RevivalError
 from revival.evaluate.mini_eval import concept_accuracy, evaluate_family, known_concepts, resolve_concept
-from revival.mini import world
-from revival.mini.evaluator import load_evaluator
-from revival.mini.model import build_pipeline
+from revival.minisd import world
+from revival.worlds import world as world_named
 
 
 @pytest.fixture(scope="module")
-def pipe():
+def pipe(random_mini_pipeline):
     torch.set_num_threads(1)
-    p = build_pipeline(0)
-    p.set_progress_bar_config(disable=True)
-    return p
+    return random_mini_pipeline
 
 
 @pytest.mark.parametrize("family,concepts", [("object", world.OBJECTS), ("style", world.STYLES),
-                                             ("attribute", ("cage", "photo"))])
+                                             ("attribute", (*world.ATTRIBUTES, "photo"))])
 def test_evaluate_family_fractions(pipe, family, concepts):
     ev = evaluate_family(pipe, family, n_per_concept=1, seed=5, steps=2)
     assert list(ev.per_concept) == list(concepts)
     assert all(0.0 <= v <= 1.0 for v in ev.per_concept.values())
-    assert all(ev.images[c].shape == (1, 32, 32, 3) and ev.images[c].dtype == np.uint8 for c in concepts)
+    assert all(ev.images[c].shape == (1, 64, 64, 3) and ev.images[c].dtype == np.uint8 for c in concepts)
 
 
 def test_evaluate_family_is_deterministic_and_follows_templates(pipe):
-    ev_model = load_evaluator()
+    ev_model = world_named("minisd").load_evaluator()
     a = evaluate_family(pipe, "attribute", n_per_concept=3, seed=5, steps=2, evaluator=ev_model)
     b = evaluate_family(pipe, "attribute", n_per_concept=3, seed=5, steps=2, evaluator=ev_model)
     assert a.per_concept == b.per_concept
@@ -38,6 +36,8 @@ def test_evaluate_family_is_deterministic_and_follows_templates(pipe):
     assert a.seeds == [5, 6, 7]
     assert a.prompts["cage"] == ["a photo of a ball in a cage", "a photo of a box in a cage",
                                  "a photo of a pyramid in a cage"]
+    assert a.prompts["striped"] == ["a photo of a striped ball", "a photo of a striped box",
+                                    "a photo of a striped pyramid"]
     assert a.prompts["photo"] == ["a photo of a ball", "a photo of a box", "a photo of a pyramid"]
 
 
@@ -49,14 +49,17 @@ def test_concept_accuracy():
 
 
 def test_resolve_concept():
-    assert resolve_concept("Star", None, "mini") == ("star", "object")
-    assert resolve_concept("neon", None, "mini") == ("neon", "style")
-    assert resolve_concept("cage", None, "mini") == ("cage", "attribute")
-    assert set(known_concepts("mini")) == {*world.OBJECTS, *world.STYLES, "cage"}
+    assert resolve_concept("Star", None, "minisd") == ("star", "object")
+    assert resolve_concept("neon", None, "minisd") == ("neon", "style")
+    assert resolve_concept("cage", None, "minisd") == ("cage", "attribute")
+    assert set(known_concepts("minisd")) == set(world.CONCEPTS)
     assert resolve_concept("striped") == ("striped", "attribute")  # the bundled model's world by default
-    with pytest.raises(RevivalError, match="known concepts are object: ball"):
-        resolve_concept("dragon", None, "mini")
+    with pytest.raises(RevivalError, match="unknown concept 'dragon' for the bundled mini model; known concepts are "
+                                           "object: ball"):
+        resolve_concept("dragon", None, "minisd")
     with pytest.raises(RevivalError, match="not a concept of the style family"):
-        resolve_concept("star", "style", "mini")
+        resolve_concept("star", "style", "minisd")
     with pytest.raises(RevivalError, match="unknown concept family"):
-        resolve_concept("star", "colour", "mini")
+        resolve_concept("star", "colour", "minisd")
+    with pytest.raises(RevivalError, match="unknown world 'mini'"):
+        resolve_concept("star", None, "mini")  # the first generation's world is gone

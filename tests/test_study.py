@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from revival.errors import RevivalError
+from revival.minisd import world
 from revival.stages import Stage, Unlearned
 from revival.study import Study, StudySettings, defense_tag, family_of
 
@@ -19,7 +20,7 @@ def test_study_stages_cache_and_resume(random_mini_pipeline, tmp_path):
     assert 0 <= sr["overall"] <= 1 and sr["n_pruned"] == int(sum(m.sum() for m in unlearned.masks.values()))
     acc = study.accuracy(revived, "star", "object")
     assert acc["target"]["n"] == 2 and acc["target"]["ci95"][0] <= acc["target"]["accuracy"] <= acc["target"]["ci95"][1]
-    assert acc["preserved"]["n"] == 2 * 9  # pooled over the other nine objects
+    assert acc["preserved"]["n"] == 2 * (len(world.OBJECTS) - 1)  # pooled over the other objects
     defended = study.defend(unlearned, "gaussian", 1.0)
     assert not torch.any(defended.layers[name][unlearned.masks[name]] == 0)
     attacked = study.attack(defended, unlearned, "global_bottom", 0.05)
@@ -49,7 +50,7 @@ def test_stage_round_trips_and_refuses_other_versions_and_weights(tmp_path):
 
 
 def test_family_of():
-    assert [family_of(c, "mini") for c in ("star", "neon", "cage")] == ["object", "style", "attribute"]
+    assert [family_of(c, "minisd") for c in ("star", "neon", "cage")] == ["object", "style", "attribute"]
     assert family_of("striped") == "attribute" and family_of("sepia") == "style"  # the bundled model's world
 
 

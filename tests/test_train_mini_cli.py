@@ -1,4 +1,4 @@
-"""`revival train-mini --generation 2`: the miniature Stable Diffusion's stages from the command line, on a tiny
+"""`revival train-mini`: the miniature Stable Diffusion's stages from the command line, on a tiny
 pool with tiny components: resumable to the same weights, exported atomically, one line for every bad input."""
 
 import functools
@@ -18,7 +18,7 @@ from revival.minisd.autoencoder import VAETrainConfig
 from revival.minisd.text_encoder import TextTrainConfig
 
 POOL = 32
-UNET = ("train-mini", "--generation", "2", "--variant", "narrow", "--steps", "4", "--autocast", "fp32", "--compile",
+UNET = ("train-mini", "--variant", "narrow", "--steps", "4", "--autocast", "fp32", "--compile",
         "off")  # torch.compile is minutes of compiling on a CPU: see test_a_compiled_run_resumes_uncompiled_...
 
 
@@ -88,7 +88,7 @@ def test_unet_resumes_after_an_interruption_to_the_same_weights(workdir, tmp_pat
 
 def test_all_skips_finished_components_and_exports_to_the_workdir(workdir, capsys):
     (workdir / "evaluator.safetensors").write_bytes(b"")  # stands for a trained evaluator
-    argv = ["train-mini", "--generation", "2", "--variant", "narrow", "--steps", "2", "--compile", "off",
+    argv = ["train-mini", "--variant", "narrow", "--steps", "2", "--compile", "off",
             "--workdir", str(workdir)]
     assert main(argv) == 0
     said = capsys.readouterr().out
@@ -170,18 +170,13 @@ def _busy_workdir(tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "says", "setup"), [
-    (("--generation", "2", "--device", "bogus"), "argument --device: unknown device 'bogus'", None),
-    (("--generation", "2", "--variant", "huge"), "argument --variant: invalid choice: 'huge'", None),
-    (("--generation", "2", "--out", "{tmp}/f.txt/p"), "{tmp}/f.txt is a file", _regular_file),
-    (("--generation", "2", "--workdir", "{tmp}/w"), "{tmp}/w: another revival run", _busy_workdir),
-    (("--generation", "2", "--compile", "maybe"), "argument --compile: invalid choice: 'maybe'", None),
-    (("--generation", "2", "--batch-size", "4"), "--batch-size: only with --generation 1", None),
-    (("--generation", "1", "--compile", "on"), "--compile: only with --generation 2", None),
-    (("--generation", "2", "--component", "text", "--compile", "off"), "--compile: only with --component all or unet",
-     None),
-    (("--generation", "1", "--device", "cpu"), "--device: only with --generation 2", None),
-    (("--generation", "2", "--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet",
-     None),
+    (("--device", "bogus"), "argument --device: unknown device 'bogus'", None),
+    (("--variant", "huge"), "argument --variant: invalid choice: 'huge'", None),
+    (("--out", "{tmp}/f.txt/p"), "{tmp}/f.txt is a file", _regular_file),
+    (("--workdir", "{tmp}/w"), "{tmp}/w: another revival run", _busy_workdir),
+    (("--compile", "maybe"), "argument --compile: invalid choice: 'maybe'", None),
+    (("--component", "text", "--compile", "off"), "--compile: only with --component all or unet", None),
+    (("--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet", None),
 ])
 def test_bad_input_is_one_line_before_any_work(argv, says, setup, tmp_path, capsys):
     if setup is not None:
@@ -196,9 +191,19 @@ def test_bad_input_is_one_line_before_any_work(argv, says, setup, tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no workdir, no --out, no lock
 
 
+@pytest.mark.parametrize("argv", [("--generation", "1"), ("--generation", "2"), ("--lr", "0.001"), ("--seed", "3"),
+                                  ("--batch-size", "4")])
+def test_the_first_generation_s_options_are_gone(argv, tmp_path, capsys):
+    """The first generation was removed, and with it --generation and the options only it took."""
+    assert main(["train-mini", *argv, "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"unrecognized arguments: {' '.join(argv)}" in err
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_a_device_torch_does_not_have_is_one_line(tmp_path, capsys):
-    assert main(["train-mini", "--generation", "2", "--device", "cuda", "--workdir", str(tmp_path / "w")]) == 2
+    assert main(["train-mini", "--device", "cuda", "--workdir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("revival train-mini: error: --device cuda: CUDA is not available") and "\n" not in err
     assert not (tmp_path / "w").exists()

@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 
 from revival.checkpoints import load_checkpoint
 from revival.cli import main
-from revival.mini.model import build_pipeline
 from revival.testing import tiny_sd_pipeline
 
 FAST = ["--steps", "3", "--timesteps", "2"]
@@ -124,10 +123,8 @@ def test_unet_without_feed_forward_layers(sd, tmp_path, capsys):
                    match="no feed-forward layers found")
 
 
-def test_unknown_mini_word_lists_the_vocabulary(tmp_path, capsys):
-    model = tmp_path / "mini"
-    build_pipeline(0).save_pretrained(model)
-    err = one_line_error(capsys, "--model", model, "--concept", "dragon", "--out", tmp_path / "r", *FAST,
+def test_unknown_mini_word_lists_the_vocabulary(random_mini_folder, tmp_path, capsys):
+    err = one_line_error(capsys, "--model", random_mini_folder, "--concept", "dragon", "--out", tmp_path / "r", *FAST,
                          match="'dragon'")
     assert "vocabulary" in err and "desert" in err
 

@@ -1,11 +1,11 @@
-"""concept_prune end to end on the random-init mini pipeline and on the tiny Stable Diffusion pipeline."""
+"""concept_prune end to end on the random-init miniature Stable Diffusion (the bundled model's world) and on the tiny
+Stable Diffusion pipeline."""
 
 import pytest
 import torch
 from diffusers import PNDMScheduler, UNet2DConditionModel
 
 from revival.errors import RevivalError
-from revival.mini.model import build_pipeline
 from revival.models import load_pipeline
 from revival.testing import tiny_sd_pipeline
 from revival.unlearn import PromptPairs, concept_prune, hook_layers
@@ -14,11 +14,9 @@ FAST = dict(num_inference_steps=3, timesteps=2)
 
 
 @pytest.fixture(scope="module")
-def mini():
+def mini(random_mini_pipeline):
     torch.set_num_threads(1)
-    p = build_pipeline(0)
-    p.set_progress_bar_config(disable=True)
-    return p
+    return random_mini_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +24,12 @@ def star_masks(mini):
     return concept_prune(mini, "star", apply=False, **FAST).masks
 
 
-def test_mini_prune_zeroes_exactly_the_masked_weights():
-    pipe = build_pipeline(0)
-    pipe.set_progress_bar_config(disable=True)
+def test_mini_prune_zeroes_exactly_the_masked_weights(random_mini_folder):
+    pipe = load_pipeline(random_mini_folder)  # a copy: pruned in place
     before = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
     res = concept_prune(pipe, "star", **FAST)
     after = dict(pipe.unet.named_parameters())
-    assert sorted(res.masks) == sorted(hook_layers(pipe.unet, "ffn2")) and len(res.masks) == 11
+    assert sorted(res.masks) == sorted(hook_layers(pipe.unet, "ffn2")) and len(res.masks) == 4
     for name, p in after.items():
         mask = res.masks.get(name)
         if mask is None:
@@ -46,7 +43,7 @@ def test_mini_prune_zeroes_exactly_the_masked_weights():
         assert stats["density"] == pytest.approx(mask.float().mean().item())
     assert sum(s["pruned"] for s in res.per_layer.values()) == res.per_concept["star"]["pruned"] > 0
     assert res.config["prompts"]["star"]["target"][0].startswith("a star in a")
-    assert res.config["world"] == "mini" and res.config["guidance_scale"] == 4.0
+    assert res.config["world"] == "minisd" and res.config["guidance_scale"] == 7.5  # the paper's sampling
     assert set(res.timings_s) >= {"collect", "score", "total"}
 
 

@@ -4,21 +4,18 @@ import pytest
 import torch
 from diffusers import PNDMScheduler
 
-from revival.mini.model import build_pipeline
 from revival.unlearn.hooks import NormCollector, collect_norms, ddim_scheduler
 from revival.unlearn.wanda import normalised_sq_colsum
 
-FF = "mid_block.attentions.0.transformer_blocks.0.ff.net.2"  # input (batch, 8*8 tokens, 512)
+FF = "mid_block.attentions.0.transformer_blocks.0.ff.net.2"  # input (batch, 8*8 tokens, 128)
 TO_K = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k"  # input: text states (batch, 16, 128)
 PROMPTS = ["a star in a desert", "a ball in a snow", "a house in a city"]
 
 
 @pytest.fixture(scope="module")
-def pipe():
+def pipe(random_mini_pipeline):
     torch.set_num_threads(1)
-    p = build_pipeline(0)
-    p.set_progress_bar_config(disable=True)
-    return p
+    return random_mini_pipeline
 
 
 def test_norms_match_a_manual_computation_and_include_both_cfg_halves(pipe):
@@ -29,8 +26,8 @@ def test_norms_match_a_manual_computation_and_include_both_cfg_halves(pipe):
     finally:
         handle.remove()
     assert len(seen) == 2  # stopped after the first T=2 UNet calls
-    assert seen[0].shape == (2 * len(PROMPTS), 64, 512)  # unconditional + conditional halves
-    assert norms[FF].shape == (2, 512)
+    assert seen[0].shape == (2 * len(PROMPTS), 64, 128)  # unconditional + conditional halves
+    assert norms[FF].shape == (2, 128)
     for t in range(2):
         assert torch.allclose(norms[FF][t], normalised_sq_colsum(seen[t]).sqrt(), atol=1e-5)
     assert rows[FF] == 2 * 2 * len(PROMPTS) * 64

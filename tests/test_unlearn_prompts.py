@@ -1,11 +1,10 @@
-"""Prompt families, prompt files and the mini vocabulary check."""
+"""Prompt families, prompt files and the bundled world's vocabulary check."""
 
 import pytest
 
 from revival.errors import RevivalError
-from revival.mini import world
-from revival.mini.model import build_pipeline
-from revival.mini.tokenizer import build_tokenizer
+from revival.minisd import world
+from revival.minisd.pipeline import tokenizer
 from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompts, read_prompt_pairs
 from revival.worlds import world_of
 
@@ -23,26 +22,29 @@ def test_sd_families_use_the_papers_fillers():
     assert all(p == p.strip() for p in nude.base + nude.target)
 
 
-def test_mini_families_use_the_mini_world():
-    obj = family_prompts("star", "object", "mini")
+def test_minisd_families_use_the_bundled_world():
+    obj = family_prompts("star", "object", "minisd")
     assert obj.base == tuple(f"a {s}" for s in world.SCENES)
     assert obj.target[0] == f"a star in a {world.SCENES[0]}"
-    style = family_prompts("neon", "style", "mini")
+    style = family_prompts("neon", "style", "minisd")
     assert style.target[0] == world.TEMPLATES["style"].format(object=world.OBJECTS[0], style="neon")
-    cage = family_prompts("cage", "attribute", "mini")
-    assert cage.base[0] == world.TEMPLATES["photo"].format(object=world.OBJECTS[0])
-    assert cage.target[0] == world.TEMPLATES["attribute"].format(object=world.OBJECTS[0])
+    for attribute in world.ATTRIBUTES:
+        pairs = family_prompts(attribute, "attribute", "minisd")
+        assert pairs.base[0] == world.TEMPLATES["photo"].format(object=world.OBJECTS[0])
+        assert pairs.target[0] == world.TEMPLATES[attribute].format(object=world.OBJECTS[0])
+    with pytest.raises(RevivalError, match="unknown prompt world 'mini'; known: sd, minisd"):
+        family_prompts("star", "object", "mini")  # the first generation's world is gone
 
 
 def test_unknown_family_and_empty_concept():
     with pytest.raises(RevivalError, match="object, style, attribute"):
-        family_prompts("star", "colour", "mini")
+        family_prompts("star", "colour", "minisd")
     with pytest.raises(RevivalError, match="empty"):
         family_prompts("  ", "object", "sd")
 
 
-def test_world_of():
-    assert world_of(build_pipeline(0)) == "mini"
+def test_world_of(random_mini_pipeline):
+    assert world_of(random_mini_pipeline) == "minisd"
     assert world_of(object()) == "sd"
 
 
@@ -72,9 +74,10 @@ def test_bad_prompt_files(tmp_path, text, match):
 
 
 def test_check_vocabulary_lists_the_vocabulary():
-    tok = build_tokenizer()
-    check_vocabulary(tok, family_prompts("star", "object", "mini"))
+    tok = tokenizer()
+    for concept in world.CONCEPTS:
+        check_vocabulary(tok, family_prompts(concept, world.family_of(concept), "minisd"))
     with pytest.raises(RevivalError) as e:
-        check_vocabulary(tok, family_prompts("dragon", "object", "mini"))
+        check_vocabulary(tok, family_prompts("dragon", "object", "minisd"))
     msg = str(e.value)
     assert "'dragon'" in msg and "vocabulary" in msg and "star" in msg and "\n" not in msg

@@ -9,19 +9,18 @@ from revival.evaluate.mini_eval import evaluate_family, known_concepts, resolve_
 from revival.minisd import world as sdworld
 from revival.models import load_pipeline
 from revival.study import Study, StudySettings, family_of
-from revival.testing import tiny_minisd_pipeline, tiny_sd_pipeline
+from revival.testing import tiny_sd_pipeline
 from revival.unlearn.prompts import family_prompts
 from revival.worlds import world_of
 
 
 @pytest.fixture(scope="module")
-def minisd(tmp_path_factory):
-    return load_pipeline(tiny_minisd_pipeline(tmp_path_factory.mktemp("minisd") / "pipe"))
+def minisd(random_mini_pipeline):
+    return random_mini_pipeline
 
 
-def test_world_of_tells_the_three_apart(minisd, random_mini_pipeline, tmp_path):
+def test_world_of_tells_the_two_apart(minisd, tmp_path):
     assert world_of(minisd) == "minisd" and world_of(load_pipeline("mini")) == "minisd"  # the bundled model
-    assert world_of(random_mini_pipeline) == "mini"
     assert world_of(load_pipeline(tiny_sd_pipeline(tmp_path / "sd"))) == "sd"
 
 
@@ -34,9 +33,9 @@ def test_prune_prompts_are_the_world_s_paper_templates(concept):
 def test_concepts_and_families_of_the_64x64_world():
     assert set(known_concepts("minisd")) == set(sdworld.CONCEPTS)
     assert resolve_concept("Striped", world_name="minisd") == ("striped", "attribute")
-    assert family_of("sepia", "minisd") == "style" and family_of("cage", "mini") == "attribute"
+    assert family_of("sepia", "minisd") == "style" and family_of("cage", "minisd") == "attribute"
     with pytest.raises(KeyError):
-        family_of("sepia", "mini")  # a style of the 64x64 world only (and no paper artist)
+        family_of("sepia", "sd")  # a style of the 64x64 world only (and no paper artist)
 
 
 def _renders(drop: str | None):
@@ -86,19 +85,39 @@ def test_preserved_sample_is_seeded_shared_and_cached(minisd, tmp_path, monkeypa
 
 
 @pytest.fixture(scope="module")
-def minisd_folder(minisd):
-    from pathlib import Path
-
-    return Path(minisd.config._name_or_path)
+def minisd_folder(random_mini_folder):
+    return random_mini_folder
 
 
-def test_bundled_world_reads_the_folder(minisd_folder, random_mini_pipeline, tmp_path):
+def test_bundled_world_reads_the_folder(minisd_folder, tmp_path):
     from revival.modelfiles import MINI_PATH, bundled_world
 
     assert bundled_world(minisd_folder) == "minisd" and bundled_world(MINI_PATH) == "minisd"
-    random_mini_pipeline.save_pretrained(tmp_path / "gen1")
-    assert bundled_world(tmp_path / "gen1") == "mini"
     assert bundled_world(tiny_sd_pipeline(tmp_path / "sd")) is None
+
+
+def test_a_first_generation_folder_is_refused_in_one_line(tmp_path, capsys):
+    """The first generation (`MiniPipeline`, 32x32) was removed: its folders get one line saying so, whatever reads
+    them (here its model_index.json alone, as the removed `revival train-mini --generation 1` wrote it)."""
+    import json
+
+    from revival.cli import main
+    from revival.modelfiles import bundled_world
+
+    gen1 = tmp_path / "gen1"
+    gen1.mkdir()
+    (gen1 / "model_index.json").write_text(json.dumps({"_class_name": "MiniPipeline", "unet": ["diffusers",
+                                                                                               "UNet2DConditionModel"]}))
+    with pytest.raises(RevivalError, match="first-generation folders are no longer supported"):
+        load_pipeline(gen1)
+    assert bundled_world(gen1) is None
+    for argv in (["generate", "--prompt", "a star", "--out", str(tmp_path / "g.png")],
+                 ["evaluate", "--concept", "star", "--out", str(tmp_path / "ev")],
+                 ["experiment", "rq1", "--out", str(tmp_path / "rq1")]):
+        assert main([*argv, "--model", str(gen1)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{gen1}: a first-generation mini model (MiniPipeline)" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen1"]
 
 
 def test_evaluate_cli_measures_a_miniature_sd_with_its_world(minisd_folder, tmp_path):
@@ -123,11 +142,9 @@ def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
     s = _config(args, "minisd", minisd_folder).study
     assert (s.skill_ratio, s.attribute_skill_ratio, s.timesteps, s.n_eval, s.preserved) == (0.02, 0.01, 10, 32, 3)
     assert (s.eval_steps, s.guidance) == (20, 5.0)
-    args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star"])
-    assert _config(args, "mini").study.skill_ratio == 0.2  # a first-generation folder: its erasing setting
-    args = build_parser().parse_args(["experiment", "rq1", "--concepts", "star", "--preserved", "2"])
+    args = build_parser().parse_args(["experiment", "rq1", "--concepts", "church", "--preserved", "2"])
     with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
-        _config(args, "mini")
+        _config(args, None, images=False)  # a Stable Diffusion model
 
 
 def test_evaluate_preserved_pools_the_experiments_seeded_sample(minisd_folder, tmp_path, capsys):

@@ -35,7 +35,7 @@ EXPERIMENT_QUESTIONS = {
     "rq3": "Can an adaptive attacker still locate the pruned positions after each defense? (weight space only)",
     "rq4": "Which noise scale keeps the concept erased, the rest intact, and stops the adaptive attacker's revival?",
 }
-# The miniature Stable Diffusion's components, in the order `revival train-mini --generation 2` trains them,
+# The miniature Stable Diffusion's components, in the order `revival train-mini` trains them,
 # and its UNet variants (a copy of revival.minisd.unet.VARIANTS' names).
 MINISD_COMPONENTS = ("evaluator", "vae", "text", "unet")
 MINISD_VARIANTS = ("base", "wide", "deep", "narrow", "t2", "xattn16", "snr16")

@@ -58,11 +58,9 @@ class DemoConfig:
     """Every setting of a demo run (written into result.json and read back by --resume)."""
 
     concepts: tuple[str, ...] = ("star", "neon", "cage")
-    # The first generation's profile (a `revival train-mini --generation 1` folder; the bundled model's is
-    # `minisd_profile`). skill_ratio 0.2: the paper's 0.02 does not erase there (benchmarks/results/
-    # unlearn_mini_gen1.json, erase_search_gen1.json); 0.2 is the setting that does for the object family. The
-    # adaptive attacker tries budgets of 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule.
-    study: StudySettings = field(default_factory=lambda: StudySettings(n_eval=10, eval_steps=10, skill_ratio=0.2))
+    # The profiles (`minisd_profile`, `sd_profile`) set the study. The adaptive attacker tries budgets of 0.5x, 1x
+    # and 2x the method's pruned share and picks by its own data-free rule.
+    study: StudySettings = field(default_factory=StudySettings)
     defense: str = "gaussian"
     defense_scale: float = 1.0
     defense_scope: str = "row"
@@ -71,16 +69,6 @@ class DemoConfig:
     top_ratios_generated: tuple[float, ...] = (0.2, 1.0)  # revived accuracy also generated at these
     tradeoff_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)
     tradeoff_concept: str | None = None  # None = the first object concept (else the first concept)
-
-
-# Sized for 2 CPU cores at about 80 UNet sample-forwards per second (an image costs eval_steps x 2):
-# full ~ 172 x n_eval images of 20 forwards (~430 s), quick ~ 116 x n_eval images of 16 forwards (~95 s).
-PROFILES: dict[str, DemoConfig] = {
-    "full": DemoConfig(),
-    "quick": DemoConfig(study=StudySettings(n_eval=4, eval_steps=8, skill_ratio=0.2, budget_factors=(1.0,)),
-                        top_ratios_generated=(0.2,),
-                        tradeoff_scales=(1.0, 2.0)),
-}
 
 
 def sd_profile(quick: bool, concepts: tuple[str, ...] | None, sampling: tuple[int, float, int]) -> DemoConfig:
@@ -98,22 +86,15 @@ def sd_profile(quick: bool, concepts: tuple[str, ...] | None, sampling: tuple[in
 
 
 def minisd_profile(quick: bool, concepts: tuple[str, ...] | None) -> DemoConfig:
-    """A demo on a miniature Stable Diffusion (`revival train-mini --generation 2`): the paper's settings (skill_ratio
-    0.02, attributes 0.01, T = 10), its own sampling (20 steps, guidance 5), 32 images of each erased concept per stage
-    (--quick 8); preserved accuracy pools a seeded sample of 2 other concepts of the family (--quick 1)."""
+    """A demo on a miniature Stable Diffusion (the bundled model, or one from `revival train-mini`): the paper's
+    settings (skill_ratio 0.02, attributes 0.01, T = 10), its own sampling (20 steps, guidance 5), 32 images of each
+    erased concept per stage (--quick 8); preserved accuracy pools a seeded sample of 2 other concepts of the family
+    (--quick 1)."""
     study = StudySettings(n_eval=8 if quick else 32, eval_steps=20, guidance=5.0, skill_ratio=0.02,
                           attribute_skill_ratio=0.01, preserved=1 if quick else 2,
                           budget_factors=(1.0,) if quick else (0.5, 1.0, 2.0))
     return DemoConfig(concepts=tuple(concepts or ("star", "neon", "striped")), study=study,
                       top_ratios_generated=(0.2,), tradeoff_scales=(1.0, 2.0) if quick else (0.5, 1.0, 2.0))
-
-
-def profile(name: str, concepts: tuple[str, ...] | None = None) -> DemoConfig:
-    """The settings of profile `name` (full or quick), optionally for other concepts."""
-    if name not in PROFILES:
-        raise RevivalError(f"unknown demo profile {name!r}; known: {', '.join(PROFILES)}")
-    cfg = PROFILES[name]
-    return replace(cfg, concepts=tuple(concepts)) if concepts else cfg
 
 
 def start_run(run_dir: Path, config: DemoConfig, model: dict) -> None:
@@ -155,12 +136,12 @@ def _acc(stage_acc: dict) -> dict:
 
 def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress | None = None,
              evaluators=None) -> DemoRun:
-    """Run (or resume) every stage of the story for `config.concepts` on `pipe`: the mini pipeline, or a Stable
+    """Run (or resume) every stage of the story for `config.concepts` on `pipe`: the bundled mini model, or a Stable
     Diffusion-family one measured by `evaluators` (`revival.evaluate.sd_eval.Evaluators`) with the paper's protocol
     (objects: Imagenette classes; styles: the paper's artists)."""
     if not config.concepts:
         raise RevivalError("the demo needs at least one concept")
-    world_name = "mini" if pipe is None else world_of(pipe)
+    world_name = "minisd" if pipe is None else world_of(pipe)
     families = (dict(resolve_concept(c, None, world_name) for c in config.concepts) if world_name != "sd"
                 else {c: protocol_of(c)[1] for c in config.concepts})
     run_dir = Path(run_dir)
@@ -200,7 +181,7 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     clock.finish()
     result = {
         "title": "Concept revival audit: the whole story on "
-                 + {"mini": "the bundled mini model", "minisd": "the miniature Stable Diffusion"}.get(
+                 + {"minisd": "the miniature Stable Diffusion"}.get(
                      world_name, f"{type(pipe).__name__} ({', '.join(config.concepts)})"),
         "concepts": concepts,
         "accuracy_by_stage": {c: {s: r["stages"][s]["target"] for s in STAGES} for c, r in concepts.items()},

@@ -38,7 +38,7 @@ PIPELINE_FAMILIES = {k: v for k, v in CLASS_FAMILIES.items() if v != "sd1"}
 
 
 def family_of(pipe) -> str:
-    """The family of a loaded pipeline: mini, sd1, sd2, sdxl, sd3 or flux (one-line error otherwise)."""
+    """The family of a loaded pipeline: sd1, sd2, sdxl, sd3 or flux (one-line error otherwise)."""
     name = type(pipe).__name__
     if name in PIPELINE_FAMILIES:
         return PIPELINE_FAMILIES[name]
@@ -103,11 +103,9 @@ def ffn_weights(module: torch.nn.Module, hook: str = "ffn2") -> list[str]:
     return names
 
 
-def default_size(pipe) -> tuple[int, int] | None:
-    """(height, width) the pipeline generates when given none; None when it decides itself (the mini model)."""
+def default_size(pipe) -> tuple[int, int]:
+    """(height, width) the pipeline generates when given none."""
     fam = family_of(pipe)
-    if fam == "mini":
-        return None
     factor = getattr(pipe, "vae_scale_factor", 8)
     if fam == "flux":
         size = getattr(pipe, "default_sample_size", 128) * factor
@@ -125,16 +123,9 @@ class Sampling:
     steps: int
     guidance: float
     batch_size: int
-    height: int | None
-    width: int | None
+    height: int
+    width: int
     scheduler: str
-
-    def call_kwargs(self) -> dict:
-        """Keyword arguments for the pipeline call (size only where the family takes one)."""
-        kw = {"num_inference_steps": self.steps, "guidance_scale": self.guidance}
-        if self.height is not None:
-            kw |= {"height": self.height, "width": self.width}
-        return kw
 
     def record(self) -> dict:
         """JSON-ready form."""
@@ -153,10 +144,7 @@ def sampling(pipe, steps: int | None = None, guidance: float | None = None, batc
     if fam == "sd1" and world_of(pipe) == "minisd":
         d = Defaults(*WORLD_SAMPLING["minisd"])
     size = default_size(pipe)
-    if size is not None:
-        height, width = height or size[0], width or size[1]
-    elif height is not None or width is not None:
-        raise RevivalError("the mini model generates at its own size: --height/--width do not apply")
+    height, width = height or size[0], width or size[1]
     return Sampling(fam, steps or d.steps, d.guidance if guidance is None else guidance, batch_size or d.batch_size,
                     height, width, type(pipe.scheduler).__name__)
 

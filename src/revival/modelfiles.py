@@ -16,7 +16,7 @@ from revival.errors import RevivalError
 from revival.jsonfiles import read_json
 
 MINI_PATH = Path(__file__).parent / "minisd" / "assets" / "pipeline"
-FIRST_GENERATION_CLASS = "MiniPipeline"  # `revival train-mini --generation 1` exports this 32x32 pipeline
+FIRST_GENERATION_CLASS = "MiniPipeline"  # the removed first generation's 32x32 pipeline
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
@@ -52,6 +52,10 @@ def resolve_model_path(model: str | Path) -> Path:
         raise RevivalError(f"{path}: not a folder (expected a diffusers pipeline folder with model_index.json)")
     if not (path / "model_index.json").is_file():
         raise RevivalError(f"{path}: not a diffusers pipeline folder (model_index.json is missing)")
+    if model_index(path).get("_class_name") == FIRST_GENERATION_CLASS:
+        raise RevivalError(f"{path}: a first-generation mini model ({FIRST_GENERATION_CLASS}): first-generation "
+                           "folders are no longer supported; the bundled model is `mini`, or train one with "
+                           "`revival train-mini`")
     return path
 
 
@@ -61,12 +65,9 @@ def model_index(path: Path) -> dict:
 
 
 def bundled_world(path: Path) -> str | None:
-    """`minisd` or `mini` when the folder draws a bundled world (whose evaluator ships with revival), else None.
-
-    `mini`: a first-generation `MiniPipeline`; `minisd` (the bundled model's): a StableDiffusionPipeline whose
-    word-level tokenizer knows exactly the 64x64 world's words, as every folder `revival train-mini` exports."""
-    if model_index(path).get("_class_name") == FIRST_GENERATION_CLASS:
-        return "mini"
+    """`minisd` when the folder draws the bundled world (whose evaluator ships with revival), else None: a
+    StableDiffusionPipeline whose word-level tokenizer knows exactly the 64x64 world's words, as the bundled model
+    and every folder `revival train-mini` exports."""
     tok = path / "tokenizer" / "tokenizer.json"
     if model_index(path).get("_class_name") != "StableDiffusionPipeline" or not tok.is_file():
         return None
@@ -93,14 +94,14 @@ def _component_config(path: Path, name: str, file: str = "config.json") -> dict:
 
 
 # Pipeline class -> family, and each family's published sampling defaults (steps, guidance, batch size).
-CLASS_FAMILIES = {"MiniPipeline": "mini", "StableDiffusionPipeline": "sd1", "StableDiffusionXLPipeline": "sdxl",
+CLASS_FAMILIES = {"StableDiffusionPipeline": "sd1", "StableDiffusionXLPipeline": "sdxl",
                   "StableDiffusion3Pipeline": "sd3", "FluxPipeline": "flux"}
-FAMILY_SAMPLING = {"mini": (25, 4.0, 64), "sd1": (50, 7.5, 8), "sd2": (50, 7.5, 8), "sdxl": (50, 5.0, 4),
-                   "sd3": (28, 7.0, 4), "flux": (28, 3.5, 2)}
+FAMILY_SAMPLING = {"sd1": (50, 7.5, 8), "sd2": (50, 7.5, 8), "sdxl": (50, 5.0, 4), "sd3": (28, 7.0, 4),
+                   "flux": (28, 3.5, 2)}
 
 
 # A bundled world's own sampling (steps, guidance, batch size): minisd's quality gates are measured at 20 / 5.0.
-WORLD_SAMPLING = {"mini": FAMILY_SAMPLING["mini"], "minisd": (20, 5.0, 64)}
+WORLD_SAMPLING = {"minisd": (20, 5.0, 64)}
 
 
 def folder_family(path: Path) -> str:

@@ -16,7 +16,6 @@ from diffusers import DiffusionPipeline
 from revival.checkpoints import check_weights, load_checkpoint
 from revival.errors import RevivalError
 from revival.families import denoiser, family_of
-from revival.mini.pipeline import MiniPipeline
 from revival.modelfiles import MINI_PATH, check_configs, model_index, resolve_model_path
 
 __all__ = ["DTYPES", "MINI_PATH", "load_info", "load_pipeline", "load_unet_weights", "quiet_libraries",
@@ -63,14 +62,13 @@ def load_pipeline(
     path = resolve_model_path(model)
     index = model_index(path)
     check_configs(path)
-    cls = MiniPipeline if index.get("_class_name") == MiniPipeline.__name__ else DiffusionPipeline
     has_checker = isinstance(index.get("safety_checker"), list) and index["safety_checker"][0] is not None
     kwargs = {} if safety_checker or not has_checker else {"safety_checker": None}
     if not allow_pickle:
         kwargs["use_safetensors"] = True
     quiet_libraries()
     try:
-        pipe = cls.from_pretrained(path, dtype=dtype, **kwargs)
+        pipe = DiffusionPipeline.from_pretrained(path, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         first = (str(e).strip() or type(e).__name__).splitlines()[0]
         if not allow_pickle and "safetensors" in first.lower():

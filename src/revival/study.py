@@ -81,7 +81,7 @@ def defense_tag(defense: str, scale: float, scope: str = "row", params: dict | N
 
 
 def family_of(concept: str, world_name: str = "minisd") -> str:
-    """The family of an erasable concept word: a bundled world's (`mini`, `minisd`), else the paper's (an
+    """The family of an erasable concept word: the bundled world's (`minisd`), else the paper's (an
     Imagenette class: object, an artist: style, nudity: attribute)."""
     fams = families(world_name) if world_name != "sd" else None
     for name in fams.names() if fams else ():

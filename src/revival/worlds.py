@@ -1,9 +1,9 @@
-"""The bundled procedural worlds a pipeline can be measured in, and which one a pipeline draws.
+"""The bundled procedural world a pipeline can be measured in, and which one a pipeline draws.
 
-`mini`: the first generation's 32x32 world (`revival.mini`, drawn by `MiniPipeline`); `minisd`: the
-miniature Stable Diffusion's 64x64 world (`revival.minisd`), recognised by its tokenizer's vocabulary,
-so any folder `revival train-mini --generation 2` exports is measured by that world's evaluator. Any
-other pipeline is `sd` and is measured with the paper's protocol instead.
+`minisd`: the miniature Stable Diffusion's 64x64 world (`revival.minisd`), recognised by its tokenizer's
+vocabulary, so the bundled model and any folder `revival train-mini` exports are measured by that world's
+evaluator, through the same code path as any Stable Diffusion folder. Any other pipeline is `sd` and is
+measured with the paper's protocol instead.
 """
 
 from __future__ import annotations
@@ -48,17 +48,7 @@ class World:
 WORLDS: Registry[Callable[[], World]] = Registry("world")  # name -> builder of the World
 
 
-@WORLDS.register("mini", generation=1, size=32, pipeline="MiniPipeline")  # size: image side, pixels
-def _mini() -> World:
-    from revival.mini import evaluator, world
-
-    return World("mini", world.OBJECTS, world.SCENES, world.STYLES, (world.ATTRIBUTE_WORD,),
-                 {k: world.TEMPLATES[k] for k in ("object_in_scene", "style", "photo")}
-                 | {world.ATTRIBUTE_WORD: world.TEMPLATES["attribute"]},
-                 {world.ATTRIBUTE_WORD: "caged"}, evaluator.DEFAULT_PATH, evaluator.load_evaluator, evaluator.classify)
-
-
-@WORLDS.register("minisd", generation=2, size=64, pipeline="StableDiffusionPipeline")
+@WORLDS.register("minisd", size=64, pipeline="StableDiffusionPipeline")  # size: image side, pixels
 def _minisd() -> World:
     from revival.minisd import evaluator, world
 
@@ -71,7 +61,7 @@ def _minisd() -> World:
 
 @cache
 def world(name: str) -> World:
-    """The world called `name` (`mini` or `minisd`), built on first use (it imports torch)."""
+    """The world called `name` (`minisd`), built on first use (it imports torch)."""
     return WORLDS.get(name)()
 
 
@@ -89,12 +79,8 @@ def _minisd_vocabulary() -> frozenset[str]:
 
 
 def world_of(pipe) -> str:
-    """`mini` for the first-generation `MiniPipeline`, `minisd` for a pipeline whose tokenizer is the 64x64
-    world's word-level one (the miniature Stable Diffusion), `sd` for any other pipeline."""
-    from revival.mini.pipeline import MiniPipeline
-
-    if isinstance(pipe, MiniPipeline):
-        return "mini"
+    """`minisd` for a pipeline whose tokenizer is the 64x64 world's word-level one (the miniature Stable
+    Diffusion), `sd` for any other pipeline."""
     tok = getattr(pipe, "tokenizer", None)
     if tok is not None and len(tok) == len(_minisd_vocabulary()) and frozenset(tok.get_vocab()) == _minisd_vocabulary():
         return "minisd"

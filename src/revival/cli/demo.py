@@ -96,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
         RUN_FILE,
         DemoConfig,
         minisd_profile,
-        profile,
         resume_run,
         run_demo,
         sd_profile,
@@ -124,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if mini:
             concepts = tuple(dict.fromkeys(resolve_concept(c, None, world_name)[0] for c in args.concepts)) \
                 if args.concepts else None
-            config: DemoConfig = (profile("quick" if args.quick else "full", concepts) if world_name == "mini"
-                                  else minisd_profile(args.quick, concepts))
+            config: DemoConfig = minisd_profile(args.quick, concepts)
         else:
             concepts = tuple(dict.fromkeys("naked" if protocol_of(c)[1] == "attribute" else protocol_of(c)[0]
                                            for c in args.concepts)) if args.concepts else None

@@ -1,6 +1,6 @@
 """`revival evaluate`: how erased a concept is, and how intact the rest, on the mini model or a Stable Diffusion model.
 
-A bundled world's model (the mini model, or a miniature Stable Diffusion from `revival train-mini --generation 2`):
+A bundled world's model (the mini model, or a miniature Stable Diffusion from `revival train-mini`):
 its family's concepts, classified by that world's evaluator. Any other pipeline (SD
 1.x/2.x, SDXL, SD3, Flux, local or from the Hub): the paper's protocol (`revival.evaluate.sd_eval`) with
 the evaluator files the user gives (ResNet-50 weights, a CLIP model, NudeNet).

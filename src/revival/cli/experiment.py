@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
 PAPER_NUDITY_SKILL_RATIO = 0.01
-MINI_SKILL_RATIO = 0.2  # the setting that erases on the mini model (issue 3's erase search)
 MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
 MINISD_PRESERVED = 3  # minisd: preserved accuracy pools a seeded sample of this many other concepts of the family
 
@@ -56,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DDIM steps per evaluation image (default 10, the bundled model 20)")
     p.add_argument("--preserved", type=validate.positive_int, default=None,
                    help="a miniature Stable Diffusion's preserved accuracy pools a seeded sample of this many other "
-                        f"concepts of the family (default {MINISD_PRESERVED}; a first-generation mini model: all)")
+                        f"concepts of the family (default {MINISD_PRESERVED})")
     p.add_argument("--skill-ratio", type=validate.ratio, default=None,
                    help="ConceptPrune skill_ratio (default: the paper's 0.02, and 0.01 for nudity and the bundled "
-                        "model's attributes; 0.2 on a first-generation mini model, where 0.02 does not erase)")
+                        "model's attributes)")
     p.add_argument("--locator-ratio", type=validate.ratio, default=None,
                    help="fix the adaptive locators' budget, the share of entries they call pruned (default: the "
                         "attacker tries 0.5x, 1x and 2x the method's pruned share and picks by its own data-free rule)")
@@ -136,7 +135,7 @@ def sd_concepts(args: argparse.Namespace) -> tuple[list[str], str]:
 
 
 def _config(args: argparse.Namespace, world_name: str | None, model_path: Path | None = None, images: bool = True):
-    """The run's ExperimentConfig: a bundled world's (`mini`, `minisd`) or, for None, a Stable Diffusion model's."""
+    """The run's ExperimentConfig: the bundled world's (`minisd`) or, for None, a Stable Diffusion model's."""
     from revival.evaluate.mini_eval import resolve_concept
     from revival.experiments import ExperimentConfig, config_from_dict, config_to_dict, quick_config
     from revival.modelfiles import FAMILY_SAMPLING, folder_family
@@ -155,8 +154,7 @@ def _config(args: argparse.Namespace, world_name: str | None, model_path: Path |
         kw["concepts"] = tuple(concepts)
     attributes_only = sd_family == "attribute" or bool(found) and all(f == "attribute" for _, f in found)
     skill = args.skill_ratio if args.skill_ratio is not None else (
-        MINI_SKILL_RATIO if world_name == "mini" else PAPER_NUDITY_SKILL_RATIO if attributes_only
-        else PAPER_SKILL_RATIO)
+        PAPER_NUDITY_SKILL_RATIO if attributes_only else PAPER_SKILL_RATIO)
     budget = args.locator_ratio
     data = config_to_dict(base)
     data["study"] = {**data["study"], "skill_ratio": skill, "locator_ratio": budget}
@@ -167,8 +165,8 @@ def _config(args: argparse.Namespace, world_name: str | None, model_path: Path |
         data["study"].update(eval_steps=steps, guidance=guidance, batch_size=batch,
                              preserved=args.preserved or MINISD_PRESERVED, n_eval=4 if args.quick else 32)
     elif args.preserved is not None:
-        raise RevivalError("--preserved applies to a miniature Stable Diffusion only (the mini model measures "
-                           "every concept of the family; a Stable Diffusion model, the paper's classes)")
+        raise RevivalError("--preserved applies to a miniature Stable Diffusion only (a Stable Diffusion model is "
+                           "measured on the paper's classes)")
     seeds = args.seeds or ([0, 1, 2] if args.name == "rq3" and not args.quick else [0])
     kw["seeds"] = tuple(dict.fromkeys(seeds))
     # Stable Diffusion: the family's published sampling, the paper's prompts per concept

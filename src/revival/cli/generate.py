@@ -50,7 +50,7 @@ def _generate(args: argparse.Namespace, out: Path, tmp_png: Path, tmp_json: Path
     """Render the grid and its record to the temporary names; the summary line."""
     from revival.evaluate.generate import generate, make_grid
     from revival.families import sampling
-    from revival.mini.tokenizer import check_prompt
+    from revival.minisd.tokenizer import check_prompt
     from revival.models import load_info, load_pipeline
     from revival.results import base_result, write_result
     from revival.worlds import world_of

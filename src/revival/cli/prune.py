@@ -53,10 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hook", choices=list(catalog.LAYER_PRESETS), default="ffn2", help="layers to hook and prune")
     p.add_argument("--seed", type=validate.seed, default=0, help="noise seed of every collection image")
     p.add_argument("--steps", type=validate.positive_int, default=None,
-                   help="DDIM steps of the collection sampler (default 50, the paper's; 25 for a first-generation "
-                   "mini model); only T are run")
+                   help="DDIM steps of the collection sampler (default 50, the paper's); only T are run")
     p.add_argument("--guidance", type=validate.number(0), default=None,
-                   help="CFG scale, >= 0 (default 7.5, the paper's; 4.0 for a first-generation mini model)")
+                   help="CFG scale, >= 0 (default 7.5, the paper's)")
     p.add_argument("--batch-size", type=validate.positive_int, default=16, help="prompts per sampling batch")
     p.add_argument("--height", type=validate.integer(8, 8192), default=None,
                    help="collection image height (default: the model's own, e.g. 512 for SD1.5)")

@@ -5,7 +5,7 @@ head), `style` ("a {object} in the style of {style}" over its objects, style hea
 (each attribute's template over the objects, e.g. "a photo of a {object} in a cage", its own head).
 The attribute family's "preserved" figure comes from the control concept `photo`: object accuracy
 on plain "a photo of a {object}" prompts, i.e. whether the model still draws objects.
-Worlds: `mini` (the first generation, 32x32) and `minisd` (the miniature Stable Diffusion, 64x64).
+World: `minisd` (the miniature Stable Diffusion's 64x64 world, the bundled model's).
 
 Image i of every concept is drawn with seed `seed + i`, so the same prompts get the same noise at
 every model stage (original, unlearned, revived, defended).
@@ -73,7 +73,7 @@ def _families_of(w: World) -> Registry[Family]:
 
 @cache
 def families(world_name: str = "minisd") -> Registry[Family]:
-    """The three concept families of one world (`mini` or `minisd`)."""
+    """The three concept families of one world (`minisd`)."""
     return _families_of(world(world_name))
 
 
@@ -102,7 +102,7 @@ def resolve_concept(concept: str, family: str | None = None, world_name: str = "
         return concept, family
     if concept not in known:
         listing = "; ".join(f"{f}: {', '.join(fams.get(f).targets)}" for f in fams.names())
-        model = {"mini": "first-generation mini model", "minisd": "bundled mini model"}.get(world_name, world_name)
+        model = {"minisd": "bundled mini model"}.get(world_name, world_name)
         raise RevivalError(f"unknown concept {concept!r} for the {model}; known concepts are {listing}")
     return concept, known[concept]
 

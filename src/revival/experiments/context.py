@@ -35,7 +35,7 @@ class Context:
 
     def family(self, concept: str) -> str:
         """The prompt family of `concept`."""
-        world_name = world_of(self.study.pipe) if self.study is not None else "mini"
+        world_name = world_of(self.study.pipe) if self.study is not None else "minisd"
         return self.config.family or family_of(concept, world_name)
 
     def accuracy(self, stage: Stage, concept: str, label: str) -> dict:

@@ -2,7 +2,7 @@
 
 pool (renders) -> VAE -> frozen CLIP text encoder (contrastive) -> latents and text states ->
 UNet (one variant) -> pipeline folder; the evaluator trains on its own factorial renders.
-`revival train-mini --generation 2` runs these stages; this module is also their developer entry (and writes
+`revival train-mini` runs these stages; this module is also their developer entry (and writes
 warm starts). Batches are drawn on the CPU, so a stage's result depends on the device only through its arithmetic.
 """
 

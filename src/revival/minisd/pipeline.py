@@ -5,8 +5,8 @@ from __future__ import annotations
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel
 
-from revival.mini.tokenizer import build_tokenizer
 from revival.minisd import world
+from revival.minisd.tokenizer import build_tokenizer
 from revival.minisd.unet import scheduler_config
 
 

@@ -15,9 +15,9 @@ from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from revival.minisd.data import to_tensor
+from revival.minisd.tokenizer import MAX_LENGTH
 
 TEXT_DIM = 128
-MAX_LENGTH = 16
 
 
 def text_config(vocab_size: int) -> CLIPTextConfig:

@@ -21,9 +21,9 @@ from revival.unlearn.prompts import PromptPairs, check_vocabulary, family_prompt
 from revival.unlearn.wanda import union_over_steps, wanda_mask
 from revival.worlds import world_of
 
-# Sampling used for activation collection, per prompt world: (num_inference_steps, guidance_scale); the paper's
-# SD1.5 setting for SD 1.x/2.x, the published defaults (`revival.families`) for the other families.
-SAMPLING_DEFAULTS = {"sd": (50, 7.5), "mini": (25, 4.0)}
+# Sampling used for activation collection on SD 1.x/2.x (the bundled model included): (num_inference_steps,
+# guidance_scale), the paper's SD1.5 setting; the other families use their published defaults (`revival.families`).
+PAPER_SAMPLING = (50, 7.5)
 
 
 @dataclass
@@ -104,10 +104,10 @@ def concept_prune(
 ) -> PruneResult:
     """Erase `concepts` from `pipe.unet` (in place when `apply`); masks are the union over concepts.
 
-    Prompts come from `family` for each concept word (fillers by pipeline: the mini world for the
-    mini model, the paper's lists otherwise), or from `prompts` (then `concepts` is one label).
-    Sampling defaults: 50 steps, guidance 7.5 for Stable Diffusion 1.x/2.x; 25 steps, 4.0 for the mini
-    model; the family's published defaults for SDXL, SD3 and Flux (`revival.families`), at the
+    Prompts come from `family` for each concept word (fillers by pipeline: the 64x64 world for the
+    bundled mini model, the paper's lists otherwise), or from `prompts` (then `concepts` is one label).
+    Sampling defaults: 50 steps, guidance 7.5 for Stable Diffusion 1.x/2.x (the bundled model included);
+    the family's published defaults for SDXL, SD3 and Flux (`revival.families`), at the
     pipeline's default size unless `height`/`width` are given. Only the first `timesteps` denoising
     steps are run. The denoiser (UNet or transformer) is pruned in place when `apply`.
     """
@@ -117,8 +117,8 @@ def concept_prune(
         raise RevivalError("no concept given")
     world_name = world_of(pipe)
     fam = family_of(pipe)
-    steps_default, guidance_default = SAMPLING_DEFAULTS["mini" if fam == "mini" else "sd"]
-    if fam not in ("mini", "sd1", "sd2"):
+    steps_default, guidance_default = PAPER_SAMPLING
+    if fam not in ("sd1", "sd2"):
         base = sampling(pipe)
         steps_default, guidance_default = base.steps, base.guidance
     num_inference_steps = num_inference_steps or steps_default
@@ -136,7 +136,7 @@ def concept_prune(
     weights = {n: p.detach() for n, p in model.named_parameters() if n in set(names)}
     modules = [module_name(n) for n in names]
 
-    size = {"height": plan.height, "width": plan.width} if plan.height else {}
+    size = {"height": plan.height, "width": plan.width}
 
     def norms(prompt_list: tuple[str, ...]) -> dict[str, torch.Tensor]:
         got, _ = collect_norms(pipe, prompt_list, modules, timesteps, num_inference_steps, guidance_scale,

@@ -1,9 +1,9 @@
 """ConceptPrune's base-vs-target prompt pairs: the paper's three families, or pairs from a file.
 
 Filler worlds: `sd` uses the paper's lists shipped in revival/data/paper_prompts (12 scenes,
-20 things, 18 person words); `mini` and `minisd` (`revival.worlds`) use their world's scenes and
-objects, and its attribute templates ("a photo of a {object} in a {concept}", concept `cage`;
-minisd's `striped`: "a photo of a striped {object}").
+20 things, 18 person words); `minisd` (`revival.worlds`) uses its world's scenes and objects, and
+its attribute templates ("a photo of a {object} in a {concept}", concept `cage`; `striped`: "a
+photo of a striped {object}").
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from revival.catalog import FAMILY_NAMES
 from revival.data import read_list
 from revival.errors import RevivalError
-from revival.mini.tokenizer import UnknownWordError, check_prompt
+from revival.minisd.tokenizer import UnknownWordError, check_prompt
 from revival.worlds import WORLDS, world
 
 
@@ -48,7 +48,7 @@ class Family:
 
 @cache
 def families(world_name: str) -> dict[str, Family]:
-    """The three families with the fillers of one world (`sd`, `mini` or `minisd`)."""
+    """The three families with the fillers of one world (`sd` or `minisd`)."""
     if world_name == "sd":
         return {
             "object": Family("a {filler}", "a {concept} in a {filler}", read_list("common_scenes.txt")),
@@ -108,7 +108,7 @@ def read_prompt_pairs(path: str | Path) -> PromptPairs:
 
 
 def check_vocabulary(tokenizer, prompts: PromptPairs) -> None:
-    """RevivalError naming unknown words and listing the vocabulary (word-level mini tokenizer)."""
+    """RevivalError naming unknown words and listing the vocabulary (the bundled world's word-level tokenizer)."""
     for p in prompts.base + prompts.target:
         try:
             check_prompt(tokenizer, p)

@@ -1,4 +1,8 @@
-"""The offline word-level tokenizer of the mini model (a `PreTrainedTokenizerFast`)."""
+"""The bundled model's offline word-level tokenizer (a `PreTrainedTokenizerFast`) and its prompt check.
+
+Every word of the 64x64 world is one token; any other word would be read as `<unk>`, so prompts
+for the bundled world are checked first (`check_prompt`) and an unknown word is an error naming it.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,19 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from revival.errors import RevivalError
-from revival.mini.world import vocabulary
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 MAX_LENGTH = 16
 
 
 class UnknownWordError(RevivalError, ValueError):
-    """A prompt uses words the mini tokenizer does not know."""
+    """A prompt uses words the bundled world's tokenizer does not know."""
 
 
-def build_tokenizer(words: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
-    """A whitespace word-level tokenizer over the mini vocabulary, padded to MAX_LENGTH."""
-    vocab = {w: i for i, w in enumerate(SPECIALS + list(words or vocabulary()))}
+def build_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A whitespace word-level tokenizer over `words`, padded to MAX_LENGTH (`revival.minisd.pipeline.tokenizer`:
+    over the 64x64 world's vocabulary)."""
+    vocab = {w: i for i, w in enumerate(SPECIALS + list(words))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.post_processor = processors.TemplateProcessing(
@@ -37,12 +41,13 @@ def build_tokenizer(words: Iterable[str] | None = None) -> PreTrainedTokenizerFa
 
 
 def check_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> None:
-    """Raise UnknownWordError naming the unknown words and listing the vocabulary."""
+    """Raise UnknownWordError naming the words of `prompt` the word-level `tokenizer` does not know, listing its
+    vocabulary."""
     vocab = tokenizer.get_vocab()
     unknown = [w for w in prompt.lower().split() if w not in vocab or w in SPECIALS]
     if unknown:
         known = sorted(w for w in vocab if w not in SPECIALS)
         raise UnknownWordError(
             f"unknown word(s) {', '.join(map(repr, unknown))} in prompt {prompt!r}; "
-            f"the mini vocabulary is: {' '.join(known)}"
+            f"the bundled model's vocabulary is: {' '.join(known)}"
         )
