@@ -1,11 +1,8 @@
 """Sign recovery of the completion methods on real trained weights (issue 13), not on matrices drawn from a formula.
 
 Sources (benchmarks/real_sources.py; trained and masked once, cached outside git):
-- `mini`: the bundled model's ff.net.2 layers under ConceptPrune masks from its own prompts, every
-  erasable concept, skill_ratio 0.02 and 0.2 (further pipelines of its world: `--mini-model LABEL=PATH`,
-  source `mini:LABEL`).
-- `minisd`: the second-generation bundled model (src/revival/minisd, a miniature Stable Diffusion,
-  `--minisd PATH` to its pipeline folder): every UNet ff.net.2 layer under ConceptPrune masks from
+- `minisd`: the bundled model (src/revival/minisd, a miniature Stable Diffusion; `--minisd PATH` to
+  another pipeline folder of its world): every UNet ff.net.2 layer under ConceptPrune masks from
   the paper's templates on its vocabulary, every concept, skill_ratio 0.02 and 0.2 (attributes 0.01
   and 0.1).
 - `lm_stdlib`, `lm_docs`: byte-level transformer LMs trained here (GELU MLP on the standard
@@ -19,7 +16,9 @@ masks and original weights (ORACLE: evaluation only). A method spec is `name` or
 source: sign recovery overall and among retained, restoration, seconds of completion.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/attack_real.py --threads 1 \
-         --sources lm_stdlib,lm_docs,mini,minisd --minisd PIPELINE_FOLDER
+         --sources lm_stdlib,lm_docs,minisd --minisd PIPELINE_FOLDER
+
+(The source `mini`, the removed first generation, is in the stored results only.)
 """
 
 from __future__ import annotations
@@ -78,14 +77,11 @@ def pooled(rows: list[dict]) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sources", default="lm_stdlib,lm_docs,minisd",
-                   help="comma-separated sources: lm_stdlib, lm_docs, minisd, mini, mini:LABEL")
+                   help="comma-separated sources: lm_stdlib, lm_docs, minisd")
     p.add_argument("--methods", default=DEFAULT_METHODS, help="|-separated method specs name[:k=v,...]")
     p.add_argument("--concepts", default=None,
                    help="comma-separated concepts (default: every erasable one); each source keeps those of its world")
     p.add_argument("--settings", default=None, help="comma-separated settings to keep (e.g. sr0.02,r0.02)")
-    p.add_argument("--mini-model", action="append", default=[], metavar="LABEL=PATH",
-                   help="a first-generation pipeline folder (`revival train-mini --generation 1`), source "
-                   "`mini:LABEL` (`mini` for LABEL mini)")
     p.add_argument("--minisd", default="mini", metavar="PATH",
                    help="pipeline folder of a miniature Stable Diffusion, source `minisd` (default: the bundled "
                    "model)")
@@ -101,14 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     specs = [s.strip() for s in args.methods.split("|") if s.strip()]
     methods = {s: parse_spec(s) for s in specs}
-    pipelines = dict(kv.split("=", 1) for kv in args.mini_model)
     concepts = args.concepts.split(",") if args.concepts else None
     settings = set(args.settings.split(",")) if args.settings else None
     sources = args.sources.split(",")
-    for s in sources:
-        if (s == "mini" or s.startswith("mini:")) and (s.partition(":")[2] or "mini") not in pipelines:
-            raise SystemExit(f"source {s} needs a first-generation pipeline folder (no longer bundled): "
-                             f"--mini-model {s.partition(':')[2] or 'mini'}=PATH")
     if concepts:
         unknown = [c for c in concepts if not any(c in rs.source_concepts(s) for s in sources)]
         if unknown:
@@ -116,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[tuple[str, str, str], list[dict]] = {}
     per_case = []
     for source in sources:
-        for case in rs.source_cases(source, Path(args.cache), pipelines, concepts=concepts, minisd=args.minisd):
+        for case in rs.source_cases(source, Path(args.cache), concepts=concepts, minisd=args.minisd):
             if settings and case.setting not in settings:
                 continue
             line = {"source": case.source, "setting": case.setting, "group": case.group, "layer": case.layer,
@@ -151,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {"command": "OMP_NUM_THREADS=1 " + shlex.join([sys.executable, *sys.argv]),
            "config": {**vars(args), "top_ratio": 0.6, "magnitude": "nms", "locator": "zeros", "seed": 0},
            "default_method": DEFAULT_METHOD, "note": ORACLE_NOTE,
-           "sources": {s: rs.source_info(s, Path(args.cache), pipelines, args.minisd) for s in sources},
+           "sources": {s: rs.source_info(s, Path(args.cache), args.minisd) for s in sources},
            "environment": {"torch": torch.__version__, "python": platform.python_version(),
                            "machine": platform.machine(), "threads": args.threads},
            "summary": summary, "mean_retained_gain_vs_paper": mean_gain, "by_setting": table,

@@ -1,6 +1,6 @@
 """Defenses against adaptive locators, weight space only, on synthetic mini-model-shaped ff.net.2 layers.
 
-Data: the 11 ff.net.2 shapes of the mini model (3 of 64x256, 8 of 128x512), weights from
+Data: the 11 ff.net.2 shapes of the (removed) first-generation mini model (3 of 64x256, 8 of 128x512), weights from
 `attack_speed.trained_like` (half the energy in a rank d/4 part with a decaying spectrum, half
 in Student-t(4) noise, log-normal row and hidden-column scales: the recipe of the attack
 benchmark). Masks from the real ConceptPrune code (`revival.unlearn.wanda`): per step t of 10,
@@ -59,7 +59,7 @@ REVIVE = {"method": "softimpute", "rank": 32, "max_iters": 30}
 
 
 def synthetic_model(seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """(original weights, ConceptPrune-like masks) keyed like the mini model's ff.net.2 weights."""
+    """(original weights, ConceptPrune-like masks) keyed like the first-generation mini model's ff.net.2 weights."""
     g = torch.Generator().manual_seed(seed + 10_000)
     weights, masks = {}, {}
     for i, (m, n) in enumerate(SHAPES):

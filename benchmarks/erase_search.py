@@ -2,8 +2,8 @@
 
     python benchmarks/erase_search.py [--model mini|FOLDER]   # -> benchmarks/results/erase_search.json
 
-The bundled model by default, or any folder of a bundled world (a first-generation one: `revival
-train-mini --generation 1`), sampled at its world's own steps and guidance.
+The bundled model by default, or any folder of its world (a miniature Stable Diffusion from `revival
+train-mini`), sampled at its world's own steps and guidance.
 
 A cheap screen (the erased concept's own images, n per concept) run before the full unlearning
 table, which also measures preserved accuracy. Setting = hook module(s), skill_ratio, T.

@@ -1,8 +1,7 @@
 """How concept-specific ConceptPrune's masks are on a bundled model (issue 14): Jaccard overlap between concepts.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/mask_overlap.py \
-        --source minisd=~/.cache/revival-bench/attack_real/minisd/pipeline-base-6000-HASH \
-        --source mini=~/.cache/revival-bench/attack_real/mini/mini
+        --source minisd=~/.cache/revival-bench/attack_real/minisd/pipeline-base-6000-HASH
 
 Reads the masks `benchmarks/attack_real.py` caches (`masks_sr{RATIO}_{CONCEPT}.safetensors`, every
 ff.net.2 layer of one model) and reports, per ratio, the mean Jaccard overlap |A & B| / |A | B| of
@@ -55,22 +54,22 @@ def overlap(folder: Path, ratio: str, objects: tuple[str, ...], styles: tuple[st
 
 
 def main() -> int:
-    from revival.mini import world as first
-    from revival.minisd import world as second
+    from revival.minisd import world
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", action="append", required=True, metavar="NAME=DIR",
-                    help="mini=DIR (first generation) or minisd=DIR (second)")
+                    help="minisd=DIR (or minisd:LABEL=DIR): the masks of a model of the bundled world (the "
+                    "first generation's, mini=DIR, are in the stored results only: that model was removed)")
     ap.add_argument("--ratios", nargs="+", default=["0.02", "0.2"])
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "mask_overlap.json")
     args = ap.parse_args()
-    worlds = {"mini": first, "minisd": second}
     rows = {}
     for spec in args.source:
         name, _, folder = spec.partition("=")
-        w = worlds[name.split(":")[0]]
-        rows[name] = {"masks": folder, **{f"sr{r}": overlap(Path(folder).expanduser(), r, tuple(w.OBJECTS),
-                                                            tuple(w.STYLES)) for r in args.ratios}}
+        if name.split(":")[0] != "minisd":
+            ap.error(f"--source {spec}: expected minisd=DIR or minisd:LABEL=DIR")
+        rows[name] = {"masks": folder, **{f"sr{r}": overlap(Path(folder).expanduser(), r, tuple(world.OBJECTS),
+                                                            tuple(world.STYLES)) for r in args.ratios}}
         print(name, rows[name], flush=True)
     atomic_write_json({"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "sources": rows}, args.out)
     print(f"wrote {args.out}")

@@ -6,9 +6,9 @@
     python benchmarks/mini_study.py plot      # -> the sweep and trade-off PNGs beside those JSON files
 
 The bundled model's quality gates: benchmarks/minisd_quality.py (-> mini_quality.json with --out).
-`--model FOLDER` runs the same parts on another folder of a bundled world, into <part>_minisd.json
-(a miniature Stable Diffusion from `revival train-mini`) or <part>_mini_gen1.json (a first-generation
-model from `revival train-mini --generation 1`, which also has the part `quality`) unless --out says otherwise.
+`--model FOLDER` runs the same parts on another folder of the bundled world (a miniature Stable Diffusion
+from `revival train-mini`), into <part>_minisd.json unless --out says otherwise. (The first generation's
+figures, <part>_mini_gen1.json, are past measurements: that model was removed.)
 
 All parts share one resumable stage cache (`--root`, default runs/mini-study; `revival.study`): the
 original model's evaluation, each unlearned model and so on are computed once. Every figure is a
@@ -29,8 +29,6 @@ import torch
 
 from revival.attack import COMPLETERS
 from revival.checkpoints import atomic_write_json
-from revival.evaluate.intervals import pooled
-from revival.mini import world
 from revival.models import load_pipeline
 from revival.study import Study, StudySettings, family_of
 from revival.worlds import world as world_named
@@ -45,25 +43,6 @@ def _log(msg: str) -> None:
 
 def _acc(a: dict) -> float:
     return a["accuracy"]
-
-
-def quality(study: Study) -> dict:
-    out: dict = {}
-    for family in ("object", "style", "attribute"):
-        shares = study.evaluate(study.original, family)["per_concept"]
-        per = {c: _acc(v) for c, v in shares.items()}
-        if family == "attribute":
-            out[family] = {"accuracy": per[world.ATTRIBUTE_WORD], "control_photo_object_accuracy": per["photo"],
-                           "ci95": shares[world.ATTRIBUTE_WORD]["ci95"]}
-        else:
-            out[family] = {"per_class": per, "mean": sum(per.values()) / len(per),
-                           "per_class_ci95": {c: v["ci95"] for c, v in shares.items()},
-                           "mean_ci95": pooled(list(shares.values()))["ci95"]}
-    gates = {"object_mean>=0.90": out["object"]["mean"] >= 0.90,
-             "object_min>=0.75": min(out["object"]["per_class"].values()) >= 0.75,
-             "style_mean>=0.85": out["style"]["mean"] >= 0.85,
-             "attribute>=0.85": out["attribute"]["accuracy"] >= 0.85}
-    return out | {"gates": gates}
 
 
 def unlearn(study: Study, concepts: list[str]) -> dict:
@@ -233,13 +212,13 @@ def main() -> int:
             _log(f"wrote {path}")
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=["quality", "unlearn", "revive", "defense"])
+    ap.add_argument("part", choices=["unlearn", "revive", "defense"])
     ap.add_argument("--root", default="runs/mini-study")
     ap.add_argument("--model", default="mini",
-                    help="the bundled model (mini), or another folder of a bundled world (a miniature Stable "
-                    "Diffusion or a first-generation model)")
+                    help="the bundled model (mini), or another folder of the bundled world (a miniature Stable "
+                    "Diffusion)")
     ap.add_argument("--concepts", nargs="*", default=None, help="default: every erasable concept of the world")
-    ap.add_argument("--guidance", type=float, default=None, help="default: 4.0 (mini), 5.0 (minisd)")
+    ap.add_argument("--guidance", type=float, default=5.0, help="default: 5.0, the bundled model's")
     ap.add_argument("--attribute-skill-ratio", type=float, default=None,
                     help="ConceptPrune's ratio for attributes (the paper: 0.01 for nudity; default --skill-ratio)")
     ap.add_argument("--preserved", type=int, default=None,
@@ -271,23 +250,18 @@ def main() -> int:
         ap.error(f"--model {args.model}: draws no bundled world; use `revival experiment` with the paper's evaluators")
     w = world_named(world_name)
     concepts = args.concepts or [*w.objects, *w.styles, *w.attributes]
-    guidance = args.guidance if args.guidance is not None else {"mini": 4.0, "minisd": 5.0}[world_name]
-    settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, guidance=guidance,
+    settings = StudySettings(n_eval=args.n_eval, eval_steps=args.eval_steps, guidance=args.guidance,
                              skill_ratio=args.skill_ratio, timesteps=args.timesteps, hook=args.hook,
                              locator_ratio=args.locator_ratio, preserved=args.preserved,
                              attribute_skill_ratio=args.attribute_skill_ratio)
-    root = Path(args.root) if world_name == "mini" else Path(args.root) / world_name
+    root = Path(args.root) / world_name
     attr = "" if args.attribute_skill_ratio is None else f"-attr{args.attribute_skill_ratio:g}"
     study = Study(pipe, root / f"{args.hook}-sr{args.skill_ratio:g}{attr}-T{args.timesteps}", settings, log=_log)
     # the bundled model's figures are <part>_mini.json; another folder's are named after its world
-    suffix = "mini" if args.model == "mini" else {"mini": "mini_gen1"}.get(world_name, world_name)
-    if world_name != "mini" and args.part == "quality":
-        ap.error("quality of a miniature Stable Diffusion: benchmarks/minisd_quality.py")
+    suffix = "mini" if args.model == "mini" else world_name
     sweep_concepts = args.sweep_concepts if args.sweep_concepts is not None else ["star", "neon", w.attributes[0]]
     t0 = time.time()
-    if args.part == "quality":
-        body, name = quality(study), f"{suffix}_quality.json"
-    elif args.part == "unlearn":
+    if args.part == "unlearn":
         body, name = unlearn(study, concepts), f"unlearn_{suffix}.json"
     elif args.part == "revive":
         body, name = revive_part(study, concepts, sweep_concepts, args.methods), f"revive_{suffix}.json"

@@ -4,11 +4,6 @@ Each source yields `Case`s: one original weight matrix and the positions a WANDA
 would zero in it. Everything is built once, seeded, and cached under `--cache` (default
 ~/.cache/revival-bench/attack_real), never in git:
 
-- `mini[:LABEL]`: a first-generation mini model's 11 `ff.net.2` layers (64x256, 128x512) under the masks
-  of `revival.unlearn.concept_prune` from its own prompts, for every erasable concept with its
-  family, at skill_ratio 0.02 (the paper's) and 0.2 (the setting that erases on this model).
-  `mini_pipelines` maps a label to its pipeline folder (`revival train-mini --generation 1`; no longer
-  bundled), added with `--mini-model LABEL=PATH`.
 - `minisd`: the bundled model (`revival.minisd`, a miniature Stable Diffusion; a plain
   `StableDiffusionPipeline` folder, `--minisd PATH`, default the bundled one): its 7 UNet `ff.net.2` layers (64x256,
   128x512) under ConceptPrune masks from the paper's templates on its own vocabulary
@@ -53,7 +48,7 @@ class Case:
 
     source: str
     setting: str  # e.g. "sr0.02"
-    group: str  # concept for mini, "" otherwise
+    group: str  # concept for minisd, "" otherwise
     layer: str
     weight: torch.Tensor
     mask: torch.Tensor
@@ -79,39 +74,6 @@ def _save_masks(masks: dict[str, torch.Tensor], path: Path) -> None:
 
 def _load_masks(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.bool() for k, v in load_file(str(path)).items()}
-
-
-# ---------------------------------------------------------------------------------------------- mini
-
-
-def mini_cases(cache: Path, label: str, model: str, ratios=RATIOS, concepts: list[str] | None = None
-               ) -> Iterator[Case]:
-    """ConceptPrune masks of every concept on one mini-world pipeline folder (`model`: "mini" or a path)."""
-    from revival.mini import world
-    from revival.models import load_pipeline
-    from revival.study import family_of
-    from revival.unlearn import concept_prune
-
-    concepts = concepts or [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]
-    pipe = None
-    weights = None
-    for ratio in ratios:
-        for concept in concepts:
-            path = cache / "mini" / label / f"masks_sr{ratio}_{concept}.safetensors"
-            if pipe is None:
-                torch.manual_seed(0)
-                pipe = load_pipeline(model)
-                weights = {n: p.detach().float().clone() for n, p in pipe.unet.named_parameters()
-                           if n.endswith("ff.net.2.weight")}
-            if not path.exists():
-                t0 = time.perf_counter()
-                res = concept_prune(pipe, concept, family=family_of(concept, "mini"), skill_ratio=ratio, apply=False)
-                _save_masks(res.masks, path)
-                log(f"mini/{label}: masks {concept} sr{ratio} in {time.perf_counter() - t0:.1f}s")
-            masks = _load_masks(path)
-            for name, w in weights.items():
-                yield Case(f"mini:{label}" if label != "mini" else "mini", f"sr{ratio}", concept, name, w,
-                           masks[name])
 
 
 # -------------------------------------------------------------------------------------------- minisd
@@ -371,16 +333,12 @@ def source_concepts(name: str) -> tuple[str, ...]:
         from revival.minisd import world
 
         return world.CONCEPTS
-    if name == "mini" or name.startswith("mini:"):
-        from revival.mini import world
-
-        return (*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD)
     return ()
 
 
-def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concepts: list[str] | None = None,
-                 minisd: str | None = None) -> Iterator[Case]:
-    """Cases of one source: `mini` / `mini:LABEL`, `minisd` (pipeline folder `minisd`) or a key of LMS.
+def source_cases(name: str, cache: Path, concepts: list[str] | None = None, minisd: str | None = None
+                 ) -> Iterator[Case]:
+    """Cases of one source: `minisd` (pipeline folder `minisd`) or a key of LMS.
 
     `concepts` (default every one) is narrowed to those of the source's world.
     """
@@ -388,10 +346,7 @@ def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concept
         concepts = [c for c in concepts if c in source_concepts(name)]
         if not concepts:
             return
-    if name == "mini" or name.startswith("mini:"):
-        label = name.partition(":")[2] or "mini"
-        yield from mini_cases(cache, label, mini_pipelines[label], concepts=concepts)
-    elif name == "minisd":
+    if name == "minisd":
         if minisd is None:
             raise SystemExit("source minisd needs its pipeline folder: --minisd PATH")
         yield from minisd_cases(cache, minisd, concepts=concepts)
@@ -401,18 +356,11 @@ def source_cases(name: str, cache: Path, mini_pipelines: dict[str, str], concept
         raise SystemExit(f"unknown source {name!r}")
 
 
-def source_info(name: str, cache: Path, mini_pipelines: dict[str, str] | None = None, minisd: str | None = None
-                ) -> dict:
-    """The training log of a trained source; for a concept-masked source, where its model and masks come from."""
+def source_info(name: str, cache: Path, minisd: str | None = None) -> dict:
+    """The training log of a trained source; for the concept-masked source, where its model and masks come from."""
     if name in LMS:
         path = cache / name / "train.json"
         return json.loads(path.read_text()) if path.exists() else {}
     if name == "minisd":
         return minisd_info(cache, minisd) if minisd else {}
-    from revival.mini import world
-
-    label = name.partition(":")[2] or "mini"
-    return {"model": (mini_pipelines or {}).get(label, label), "layers": "every ff.net.2",
-            "masks": "revival.unlearn.concept_prune(pipe, concept, family=family_of(concept), skill_ratio=r), "
-                     "torch seed 0", "skill_ratios": list(RATIOS),
-            "concepts": [*world.OBJECTS, *world.STYLES, world.ATTRIBUTE_WORD]}
+    return {}

@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 THRESHOLD_S = 1.5
-COMMANDS = ["demo", "evaluate", "experiment", "generate", "obfuscate", "prune", "reproduce", "revive",
-            "train-evaluator", "train-mini"]
+COMMANDS = ["demo", "evaluate", "experiment", "generate", "obfuscate", "prune", "reproduce", "revive", "train-mini"]
 # Argument errors every version refuses (old ones only after importing torch, diffusers and transformers).
 ERRORS = [
     ["prune"],
@@ -36,7 +35,6 @@ ERRORS = [
     ["generate", "--prompt", "a star", "-n", "0"],
     ["evaluate", "--concept", "star", "--out", "y", "-n", "0"],
     ["demo", "--resume", "y", "--quick"],
-    ["train-evaluator", "--out", "y.bin"],
 ]
 # Argument errors only this version detects.
 NEW_ERRORS = [
