@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
+from revival.checkpoints import sha256_file
 from revival.cli import main
 from revival.errors import RevivalError
 from revival.minisd import build, training
@@ -84,6 +85,29 @@ def test_unet_resumes_after_an_interruption_to_the_same_weights(workdir, tmp_pat
     pipe = StableDiffusionPipeline.from_pretrained(out, safety_checker=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     assert pipe("", num_inference_steps=1, output_type="np").images.shape == (1, 64, 64, 3)
+
+
+def test_init_warm_starts_the_unet_and_its_record_says_from_what(workdir, tmp_path, capsys):
+    """--init: the UNet starts from an exported warm start (fresh optimizer, warm-up from its step); the exported
+    folder's record names the file, its step and sha256, and keeps them when the run is resumed."""
+    first = shutil.copytree(workdir, tmp_path / "first")
+    short = [a if a != "4" else "2" for a in UNET]
+    assert main([*short, "--component", "unet", "--workdir", str(first), "--out", str(tmp_path / "a")]) == 0
+    warm = tmp_path / "warm.safetensors"
+    training.export_warm_start(first, "unet-narrow", {"unet": unet_module.build_unet("narrow")}, warm)
+    capsys.readouterr()
+    out = tmp_path / "b"
+    argv = [*UNET, "--component", "unet", "--workdir", str(workdir), "--init", str(warm), "--out", str(out)]
+    assert main(argv) == 0
+    assert f"unet-narrow: warm start from {warm} at step 2" in capsys.readouterr().out
+    record = json.loads((out / "training.json").read_text())
+    assert record["warm_start"] == {"path": str(warm), "step": 2, "sha256": sha256_file(warm)}
+    assert record["warmup_from_step"] == 2 and record["steps"] == 4
+    shutil.rmtree(out)
+    assert main(argv) == 0  # the checkpoint is resumed (already at step 4), not the warm start
+    said = capsys.readouterr().out
+    assert "exists: resuming it" in said and "warm start from" not in said
+    assert json.loads((out / "training.json").read_text())["warm_start"] == record["warm_start"]
 
 
 def test_all_skips_finished_components_and_exports_to_the_workdir(workdir, capsys):
@@ -169,6 +193,10 @@ def _busy_workdir(tmp_path):
     (tmp_path / ".w.lock").write_text(f"{os.getppid()}\n")  # a live process holds it
 
 
+def _foreign_warm_start(tmp_path):
+    save_file({"unet.x": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata={"step": "3"})
+
+
 @pytest.mark.parametrize(("argv", "says", "setup"), [
     (("--device", "bogus"), "argument --device: unknown device 'bogus'", None),
     (("--variant", "huge"), "argument --variant: invalid choice: 'huge'", None),
@@ -177,6 +205,10 @@ def _busy_workdir(tmp_path):
     (("--compile", "maybe"), "argument --compile: invalid choice: 'maybe'", None),
     (("--component", "text", "--compile", "off"), "--compile: only with --component all or unet", None),
     (("--component", "vae", "--out", "{tmp}/p"), "--out: only with --component all or unet", None),
+    (("--init", "{tmp}/none.safetensors"), "--init {tmp}/none.safetensors: cannot read it", None),
+    (("--init", "{tmp}/f.txt"), "--init {tmp}/f.txt: not a warm start", _regular_file),
+    (("--init", "{tmp}/other.safetensors"), "not a warm start of the `base` UNet", _foreign_warm_start),
+    (("--component", "text", "--init", "{tmp}/w.safetensors"), "--init: only with --component all or unet", None),
 ])
 def test_bad_input_is_one_line_before_any_work(argv, says, setup, tmp_path, capsys):
     if setup is not None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 RUN_FILE = "experiment-run.json"
 PAPER_SKILL_RATIO = 0.02
 PAPER_NUDITY_SKILL_RATIO = 0.01
-MOST_CONCEPTS = 10  # concepts of the largest mini family (objects), all generated for each --n-eval
+MOST_CONCEPTS = 20  # concepts of the bundled world's largest family (objects), all generated for each --n-eval
 MINISD_PRESERVED = 3  # minisd: preserved accuracy pools a seeded sample of this many other concepts of the family
 
 

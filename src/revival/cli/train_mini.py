@@ -12,7 +12,7 @@ from revival.errors import RevivalError
 from revival.outputs import TRAINING, check_output, claim_run_folder
 
 WORKDIR = "runs/train-minisd"
-UNET_ONLY = ("out", "steps", "variant", "autocast", "compile")  # options of the UNet and its exported pipeline
+UNET_ONLY = ("out", "steps", "variant", "autocast", "compile", "init")  # options of the UNet and its exported pipeline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train the bundled mini model, the miniature Stable Diffusion (evaluator, VAE, "
                        "frozen CLIP text encoder, UNet), on the procedural world, each component skipped once done. "
                        "Checkpoints to WORKDIR every few minutes; rerun the same command to resume. The defaults are "
-                       "the shipped model's (its UNet: --steps 6000, then rerun with --steps 10000).")
+                       "the shipped model's; its UNet: --steps 6000, rerun with --steps 10000, then continued to 16000 "
+                   "from the 10,000-step weights with --init (the folder's training.json says how).")
     p.add_argument("--workdir", default=None, help=f"checkpoint folder (resumable; default {WORKDIR})")
     p.add_argument("--out", default=None,
                    help="exported pipeline folder; an existing one must be an earlier export (default "
                    "WORKDIR/pipeline-VARIANT-STEPS)")
     p.add_argument("--steps", type=validate.positive_int, default=None, help="the UNet's training steps")
+    p.add_argument("--init", default=None,
+                   help="start the UNet from this warm start (EMA weights and their step, fp16 safetensors, as "
+                   "`python -m revival.minisd.build warmstart` writes) with a fresh optimizer and warm-up, when "
+                   "WORKDIR holds no UNet checkpoint yet (a rerun resumes the checkpoint)")
     p.add_argument("--component", choices=("all", *catalog.MINISD_COMPONENTS), default=None,
                    help="what to train (default all: evaluator, vae, text, unet in order)")
     p.add_argument("--variant", choices=catalog.MINISD_VARIANTS, default=None,
@@ -72,10 +77,33 @@ def train(args: argparse.Namespace, workdir: Path) -> int:
     cfg = UNetTrainConfig(variant=args.variant or defaults.variant, steps=args.steps or defaults.steps,
                           autocast=bf16, compile=resolve_compile(args.compile or "auto", bf16))
     component = args.component or "all"
+    if args.init is not None:
+        check_init(Path(args.init), cfg, workdir)
     out = Path(args.out) if args.out is not None else build.pipeline_folder(workdir, cfg)
     if component in ("all", "unet"):
         check_output(out, overwrite=True, inputs=[workdir], markers=[TRAINING])
     claim_run_folder(workdir, resume=workdir.is_dir())
     print(f"train-mini: {component} on {device} in {workdir}")
-    build.train_components(component, workdir, cfg, build.timed_log(), device=device, out=out)
+    build.train_components(component, workdir, cfg, build.timed_log(), init=None if args.init is None else
+                           Path(args.init), device=device, out=out)
     return 0
+
+
+def check_init(path: Path, cfg, workdir: Path) -> None:
+    """One line when --init is not a warm start of the chosen UNet variant, or was taken after --steps; a note when
+    WORKDIR's checkpoint will be resumed instead."""
+    from revival.minisd.training import warm_start_header
+    from revival.minisd.unet import build_unet
+
+    try:
+        step, names = warm_start_header(path)
+    except RevivalError as e:
+        raise RevivalError(f"--init {e}") from None
+    want = {f"unet.{k}" for k in build_unet(cfg.variant).state_dict()}
+    if names != want:
+        raise RevivalError(f"--init {path}: not a warm start of the `{cfg.variant}` UNet ({len(want - names)} of its "
+                           f"{len(want)} tensors missing, {len(names - want)} unknown)")
+    if step > cfg.steps:
+        raise RevivalError(f"--init {path}: taken at step {step}, after --steps {cfg.steps}")
+    if (workdir / f"unet-{cfg.variant}.pt").exists():
+        print(f"train-mini: {workdir / f'unet-{cfg.variant}.pt'} exists: resuming it (--init only starts a run)")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from revival.checkpoints import sha256_file
 from revival.errors import RevivalError
 
 CHECKPOINT_EVERY_S = 180.0  # seconds between checkpoints (and one at the end)
@@ -63,7 +64,7 @@ def train_loop(
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     ema = [p.detach().clone() for p in params] if ema_decay else None
     every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
-    step, start, elapsed, losses, devices = 0, 0, 0.0, [], []
+    step, start, elapsed, losses, devices, warm = 0, 0, 0.0, [], [], None
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=True, map_location="cpu")
         if state["step"] > steps:
@@ -76,9 +77,11 @@ def train_loop(
         step, elapsed, losses = state["step"], state["elapsed"], state["losses"]
         start = state.get("start", step)  # where the warm-up began; older checkpoints warmed up again on resume
         devices = state.get("devices", ["cpu"])  # checkpoints from before the device option were all trained on CPUs
+        warm = state.get("warm_start")
         log(f"{name}: resumed at step {step}")
     elif init is not None:
         step = start = _load_warm_start(init, modules)
+        warm = {"path": str(init), "step": step, "sha256": sha256_file(init)}
         ema = [p.detach().clone() for p in params] if ema_decay else None
         log(f"{name}: warm start from {init} at step {step}")
     devices = devices if device in devices else [*devices, device]
@@ -91,7 +94,7 @@ def train_loop(
     def save() -> None:
         atomic_torch_save(dict(modules={k: m.state_dict() for k, m in modules.items()}, opt=opt.state_dict(),
                                ema=ema, step=step, start=start, elapsed=time.time() - t0, losses=losses,
-                               devices=devices), ckpt)
+                               devices=devices, warm_start=warm), ckpt)
 
     while step < steps:
         frac = step / max(1, steps)
@@ -122,7 +125,7 @@ def train_loop(
                 p.copy_(e)
     for m in modules.values():
         m.eval().to("cpu")
-    record = {"component": name, "steps": steps, "warm_start": None if init is None else str(init),
+    record = {"component": name, "steps": steps, "warm_start": warm, "warmup_from_step": start,
               "lr": lr, "warmup": warmup, "ema_decay": ema_decay,
               "weight_decay": weight_decay, "autocast_bf16": autocast, "compile": compiled,
               "wall_s": round(time.time() - t0, 1),
@@ -158,6 +161,21 @@ def export_warm_start(workdir: Path, name: str, modules: dict[str, nn.Module], o
     save_file(tensors, str(tmp), metadata={"step": str(state["step"])})
     os.replace(tmp, out)
     return int(state["step"])
+
+
+def warm_start_header(path: Path) -> tuple[int, set[str]]:
+    """The step a warm start written by `export_warm_start` was taken at and its tensors' names, read from its
+    safetensors header alone (no weights loaded); one line naming the file when it is not one."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size)) if 0 < size < 1 << 26 else None
+        return int(header["__metadata__"]["step"]), set(header) - {"__metadata__"}
+    except OSError as e:
+        raise RevivalError(f"{path}: cannot read it ({e.strerror or e})") from None
+    except (ValueError, TypeError, KeyError):
+        raise RevivalError(f"{path}: not a warm start (a safetensors file with its step, as "
+                           "`python -m revival.minisd.build warmstart` writes)") from None
 
 
 def _load_warm_start(path: Path, modules: dict[str, nn.Module]) -> int:
