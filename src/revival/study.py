@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from revival.evaluate.attack_metrics import ORACLE_NOTE, score_attack
 from revival.evaluate.generate import resolve_autocast
 from revival.evaluate.intervals import pooled
 from revival.evaluate.mini_eval import evaluate_family, families, measured_concepts
-from revival.families import denoiser
+from revival.families import denoiser, sampling
 from revival.stages import Attacked, Defended, Original, Revived, Stage, StageStore, Unlearned
 from revival.unlearn import concept_prune, world_of
 
@@ -42,8 +42,10 @@ class StudySettings:
     """Every hyper-parameter of a study (written into its JSON)."""
 
     n_eval: int = 32
-    eval_steps: int = 20
-    guidance: float = 4.0
+    # sampling of the evaluation images; None: the model's own (`revival.families.sampling`: the paper's 50 steps at
+    # guidance 7.5 on SD1.x, the bundled model's 20 at 5), filled in when a Study is made
+    eval_steps: int | None = None
+    guidance: float | None = None
     seed: int = 0
     skill_ratio: float = 0.02
     attribute_skill_ratio: float | None = None  # the attribute family's, where it differs (the paper: 0.01 for nudity)
@@ -53,7 +55,7 @@ class StudySettings:
     method: str = DEFAULT_METHOD
     top_ratio: float = 0.6
     magnitude: str = "nms"
-    batch_size: int = 64
+    batch_size: int | None = None
     # denoiser autocast during evaluation: "auto" (bf16 where the hardware runs it natively), "bf16" or "fp32"
     precision: str = "auto"
     # adaptive attacker's budget (share of entries it calls pruned); None: budget_factors x the method's pruned share
@@ -105,7 +107,9 @@ class Study:
         self.pipe = pipe
         self.evaluators = evaluators
         self.root = Path(root)
-        self.s = settings or StudySettings()
+        s = settings or StudySettings()
+        plan = sampling(pipe, s.eval_steps, s.guidance, s.batch_size)
+        self.s = replace(s, eval_steps=plan.steps, guidance=plan.guidance, batch_size=plan.batch_size)
         self.log = log
         self.original_state = {k: v.detach().clone() for k, v in denoiser(pipe).state_dict().items()}
         self.layers = select_layers(self.original_state, self.s.hook).names
@@ -279,7 +283,6 @@ class Study:
         """
         from revival.evaluate.paper_prompts import ARTISTS, ring_a_bell_prompts
         from revival.evaluate.sd_eval import evaluate_sd, rate
-        from revival.families import sampling
 
         if family not in ("object", "style", "attribute"):
             raise RevivalError(f"unknown family {family!r} for a Stable Diffusion study; known: object, style, "
