@@ -5,6 +5,7 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
+from revival.checkpoints import sha256_file
 from revival.errors import RevivalError
 from revival.minisd.training import export_warm_start, train_loop
 
@@ -33,7 +34,8 @@ def test_warm_start_resumes_at_the_exported_step_from_the_ema_weights(tmp_path):
         assert f.metadata()["step"] == "6" and f.get_tensor("net.weight").dtype == torch.float16
         assert torch.allclose(f.get_tensor("net.weight").float(), first.weight.detach(), atol=1e-3)
     second, record = _run(tmp_path / "b", 6, init=out)  # nothing left to train: the weights are the warm start's
-    assert record["warm_start"] == str(out) and record["loss_per_100"] == []
+    assert record["warm_start"] == {"path": str(out), "step": 6, "sha256": sha256_file(out)}
+    assert record["warmup_from_step"] == 6 and record["loss_per_100"] == []
     assert torch.allclose(second.weight.detach(), first.weight.detach(), atol=1e-3)
     _, longer = _run(tmp_path / "c", 9, init=out)
     assert len(longer["loss_per_100"]) == 1  # three more steps were trained
