@@ -163,7 +163,8 @@ def tradeoff_points(rows: list[dict]) -> list[dict]:
     """Per concept, defense and scale: preserved accuracy of the defended model and the revived accuracy
     after the attacker's choice of locator and budget (generated for every concept)."""
     return [{"concept": r["concept"], "defense": r["defense"], "scale": r["scale"],
-             "preserved_accuracy": r["preserved"], "revival_success": r["revived"]}
+             "preserved_accuracy": r["preserved"], "revival_success": r["revived"],
+             "revival_share": {"accuracy": r["revived"], "ci95": r.get("revived_ci95")}}
             for r in rows if r.get("attacker_choice") and r["revived"] is not None]
 
 

@@ -77,3 +77,22 @@ def test_empty_input_is_one_line_error(fn, tmp_path):
     with pytest.raises(RevivalError) as e:
         fn({} if fn is not plots.plot_defense_tradeoff else [], tmp_path / "x.png")
     assert "\n" not in str(e.value)
+
+
+def test_mini_study_trade_off_points_carry_the_intervals_the_plot_draws():
+    """benchmarks/mini_study.py's trade-off points keep each revival share's 95% interval, so its plot draws the
+    bars its axis label promises (the attacker's choice only)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from mini_study import tradeoff_points
+
+    row = {"concept": "star", "defense": "gaussian", "scale": 1.0, "preserved": 0.9, "revived": 0.8,
+           "revived_ci95": [0.6, 0.9], "attacker_choice": True}
+    points = tradeoff_points([row, {**row, "revived": 0.1, "attacker_choice": False}])
+    assert [p["revival_share"]["ci95"] for p in points] == [[0.6, 0.9]]
+    ax = plots.defense_tradeoff_figure(points).axes[0]
+    (bars,) = ax.containers
+    (segment,) = bars.lines[2][0].get_segments()
+    assert np.allclose(segment[:, 1], [0.6, 0.9])
