@@ -164,16 +164,16 @@ def export_warm_start(workdir: Path, name: str, modules: dict[str, nn.Module], o
 
 
 def warm_start_header(path: Path) -> tuple[int, set[str]]:
-    """The step a warm start written by `export_warm_start` was taken at and its tensors' names, read from its
-    safetensors header alone (no weights loaded); one line naming the file when it is not one."""
+    """The step a warm start written by `export_warm_start` was taken at and its tensors' names, from its header
+    alone (no weights loaded); one line naming the file when it is not one."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        with open(path, "rb") as f:
-            size = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(size)) if 0 < size < 1 << 26 else None
-        return int(header["__metadata__"]["step"]), set(header) - {"__metadata__"}
+        with safe_open(str(path), "pt") as f:
+            return int((f.metadata() or {})["step"]), set(f.keys())
     except OSError as e:
         raise RevivalError(f"{path}: cannot read it ({e.strerror or e})") from None
-    except (ValueError, TypeError, KeyError):
+    except (SafetensorError, ValueError, KeyError):
         raise RevivalError(f"{path}: not a warm start (a safetensors file with its step, as "
                            "`python -m revival.minisd.build warmstart` writes)") from None
 
