@@ -181,8 +181,8 @@ def run_demo(pipe, run_dir: str | Path, config: DemoConfig, progress: Progress |
     clock.finish()
     result = {
         "title": "Concept revival audit: the whole story on "
-                 + {"minisd": "the miniature Stable Diffusion"}.get(
-                     world_name, f"{type(pipe).__name__} ({', '.join(config.concepts)})"),
+                 + ("the miniature Stable Diffusion" if world_name == "minisd"
+                    else f"{type(pipe).__name__} ({', '.join(config.concepts)})"),
         "concepts": concepts,
         "accuracy_by_stage": {c: {s: r["stages"][s]["target"] for s in STAGES} for c, r in concepts.items()},
         "preserved_by_stage": {c: {s: r["stages"][s]["preserved"] for s in STAGES} for c, r in concepts.items()},
