@@ -36,6 +36,7 @@ from revival.evaluate.intervals import pooled, share  # noqa: E402
 from revival.minisd import world  # noqa: E402
 from revival.minisd.evaluator import classify, load_evaluator  # noqa: E402
 from revival.minisd.world import prune_prompt_pairs  # noqa: E402
+from revival.modelfiles import WORLD_SAMPLING  # noqa: E402
 from revival.unlearn import concept_prune  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "mini_design_screen.json"
@@ -71,16 +72,17 @@ def load_candidate(path: Path):
 
 
 class Scorer:
-    """Seeded generation (image i: seed i) and classification of concept accuracies."""
+    """Seeded generation (image i: seed first_seed + i) and classification of concept accuracies."""
 
-    def __init__(self, pipe, evaluator, n: int, steps: int, guidance: float):
+    def __init__(self, pipe, evaluator, n: int, steps: int, guidance: float, first_seed: int = 0):
         self.pipe, self.evaluator, self.n, self.steps, self.guidance = pipe, evaluator, n, steps, guidance
+        self.first_seed = first_seed
 
     def accuracy(self, family: str, concepts) -> dict[str, dict]:
         out = {}
         for c in concepts:
             ps = prompts(family, c, self.n)
-            gens = [torch.Generator().manual_seed(i) for i in range(self.n)]
+            gens = [torch.Generator().manual_seed(self.first_seed + i) for i in range(self.n)]
             with torch.no_grad():
                 imgs = self.pipe(ps, num_inference_steps=self.steps, guidance_scale=self.guidance, generator=gens,
                                  output_type="np").images
@@ -138,7 +140,7 @@ def main() -> int:
                     "evaluator.safetensors")
     ap.add_argument("--n", type=int, default=16, help="images per concept")
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--guidance", type=float, default=WORLD_SAMPLING["minisd"][1], help="default: the bundled model's")
     ap.add_argument("--timesteps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skill-ratios", type=float, nargs="*", default=[], help="erasure at these ratios as well")

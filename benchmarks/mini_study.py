@@ -29,6 +29,7 @@ import torch
 
 from revival.attack import COMPLETERS
 from revival.checkpoints import atomic_write_json
+from revival.modelfiles import WORLD_SAMPLING
 from revival.models import load_pipeline
 from revival.study import Study, StudySettings, family_of
 from revival.worlds import world as world_named
@@ -219,7 +220,8 @@ def main() -> int:
                     help="the bundled model (mini), or another folder of the bundled world (a miniature Stable "
                     "Diffusion)")
     ap.add_argument("--concepts", nargs="*", default=None, help="default: every erasable concept of the world")
-    ap.add_argument("--guidance", type=float, default=5.0, help="default: 5.0, the bundled model's")
+    ap.add_argument("--guidance", type=float, default=WORLD_SAMPLING["minisd"][1],
+                    help="default: the bundled model's (revival.modelfiles.WORLD_SAMPLING)")
     ap.add_argument("--attribute-skill-ratio", type=float, default=None,
                     help="ConceptPrune's ratio for attributes (the paper: 0.01 for nudity; default --skill-ratio)")
     ap.add_argument("--preserved", type=int, default=None,

@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/minisd_quality.py --pipeline DIR --evaluator FILE.safetensors
 
-Seeded images (image i of a concept: seed i, the prompts of `mini_design_screen.prompts`) of a plain
+Seeded images (image i of a concept: seed i, or FIRST_SEED + i with `--first-seed`; the prompts of
+`mini_design_screen.prompts`) of a plain
 `StableDiffusionPipeline` folder, classified by the 64x64 world's evaluator. Every accuracy carries
 its 95% Wilson interval. The gates (issue 14): object mean >= 0.90 and no object under 0.75, style
 mean >= 0.85, each attribute >= 0.85. `gates` keeps today's keys and meaning (the point estimate meets
@@ -32,6 +33,7 @@ from revival.checkpoints import atomic_write_json  # noqa: E402
 from revival.evaluate.intervals import pooled, versus  # noqa: E402
 from revival.minisd import world  # noqa: E402
 from revival.minisd.evaluator import load_evaluator  # noqa: E402
+from revival.modelfiles import WORLD_SAMPLING  # noqa: E402
 
 GATES = {"object_mean>=0.90": 0.90, "object_min>=0.75": 0.75, "style_mean>=0.85": 0.85, "attribute>=0.85": 0.85}
 
@@ -67,8 +69,10 @@ def main() -> int:
     ap.add_argument("--evaluator", type=Path, required=True)
     ap.add_argument("--n", type=int, default=64, help="images per class")
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--guidance", type=float, default=5.0)
+    ap.add_argument("--guidance", type=float, default=WORLD_SAMPLING["minisd"][1], help="default: the bundled model's")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="image i is drawn with seed FIRST_SEED + i (fresh seeds confirm a setting chosen on 0..n-1)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "minisd_quality.json")
     ap.add_argument("--objects", nargs="+", choices=world.OBJECTS, default=None,
                     help="measure only these objects (no gates)")
@@ -76,9 +80,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     pipe = load_candidate(args.pipeline)
-    scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance)
+    scorer = Scorer(pipe, load_evaluator(args.evaluator), args.n, args.steps, args.guidance, args.first_seed)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    settings = {"n_eval": args.n, "eval_steps": args.steps, "guidance": args.guidance, "seed": "image i: seed i"}
+    settings = {"n_eval": args.n, "eval_steps": args.steps, "guidance": args.guidance,
+                "seed": f"image i: seed {args.first_seed} + i"}
     if args.objects:
         shares = scorer.accuracy("object", args.objects)
         atomic_write_json({"command": command, "settings": settings, "model": {"pipeline": str(args.pipeline)},

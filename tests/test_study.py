@@ -71,13 +71,13 @@ def test_defense_tag_names_every_setting():
 
 def test_default_sampling_is_the_model_s_own(random_mini_pipeline, tmp_path):
     """Unset, a study samples its evaluation images as the model is meant to be sampled (the bundled model: 20 DDIM
-    steps at guidance 5; SD1.x: the paper's 50 at 7.5); what is given is kept."""
+    steps at guidance 3; SD1.x: the paper's 50 at 7.5); what is given is kept."""
     from diffusers import StableDiffusionPipeline
 
     from revival.testing import tiny_sd_pipeline
 
     mini = Study(random_mini_pipeline, tmp_path / "a").s
-    assert (mini.eval_steps, mini.guidance, mini.batch_size) == (20, 5.0, 64)
+    assert (mini.eval_steps, mini.guidance, mini.batch_size) == (20, 3.0, 64)
     sd = StableDiffusionPipeline.from_pretrained(tiny_sd_pipeline(tmp_path / "sd"), safety_checker=None)
     s = Study(sd, tmp_path / "b").s
     assert (s.eval_steps, s.guidance, s.batch_size) == (50, 7.5, 8)

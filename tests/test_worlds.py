@@ -130,7 +130,7 @@ def test_evaluate_cli_measures_a_miniature_sd_with_its_world(minisd_folder, tmp_
                  "--out", str(out)]) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["config"]["world"] == "minisd" and set(result["per_concept"]) == {"cage", "striped", "photo"}
-    assert result["config"]["guidance"] == 5.0
+    assert result["config"]["guidance"] == 3.0
 
 
 def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
@@ -141,7 +141,7 @@ def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
                                       "striped"])
     s = _config(args, "minisd", minisd_folder).study
     assert (s.skill_ratio, s.attribute_skill_ratio, s.timesteps, s.n_eval, s.preserved) == (0.02, 0.01, 10, 32, 3)
-    assert (s.eval_steps, s.guidance) == (20, 5.0)
+    assert (s.eval_steps, s.guidance) == (20, 3.0)
     args = build_parser().parse_args(["experiment", "rq1", "--concepts", "church", "--preserved", "2"])
     with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
         _config(args, None, images=False)  # a Stable Diffusion model

@@ -38,6 +38,7 @@ from revival.findings import (
     show,
     sign_recovery_finding,
 )
+from revival.modelfiles import WORLD_SAMPLING
 from revival.report.html import render_report
 from revival.report.plots import (
     STAGES,
@@ -87,10 +88,11 @@ def sd_profile(quick: bool, concepts: tuple[str, ...] | None, sampling: tuple[in
 
 def minisd_profile(quick: bool, concepts: tuple[str, ...] | None) -> DemoConfig:
     """A demo on a miniature Stable Diffusion (the bundled model, or one from `revival train-mini`): the paper's
-    settings (skill_ratio 0.02, attributes 0.01, T = 10), its own sampling (20 steps, guidance 5), 32 images of each
+    settings (skill_ratio 0.02, attributes 0.01, T = 10), its world's own sampling (`WORLD_SAMPLING`), 32 images of each
     erased concept per stage (--quick 8); preserved accuracy pools a seeded sample of 2 other concepts of the family
     (--quick 1)."""
-    study = StudySettings(n_eval=8 if quick else 32, eval_steps=20, guidance=5.0, skill_ratio=0.02,
+    steps, guidance, _ = WORLD_SAMPLING["minisd"]
+    study = StudySettings(n_eval=8 if quick else 32, eval_steps=steps, guidance=guidance, skill_ratio=0.02,
                           attribute_skill_ratio=0.01, preserved=1 if quick else 2,
                           budget_factors=(1.0,) if quick else (0.5, 1.0, 2.0))
     return DemoConfig(concepts=tuple(concepts or ("star", "neon", "striped")), study=study,

@@ -134,7 +134,7 @@ class Sampling:
 
 def sampling(pipe, steps: int | None = None, guidance: float | None = None, batch_size: int | None = None,
              height: int | None = None, width: int | None = None) -> Sampling:
-    """The family's defaults (a bundled world's own, e.g. the bundled miniature SD's 20 steps at guidance 5) with the
+    """The family's defaults (a bundled world's own, e.g. the bundled miniature SD's 20 steps at guidance 3) with the
     given overrides."""
     from revival.modelfiles import WORLD_SAMPLING
     from revival.worlds import world_of

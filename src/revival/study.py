@@ -43,7 +43,7 @@ class StudySettings:
 
     n_eval: int = 32
     # sampling of the evaluation images; None: the model's own (`revival.families.sampling`: the paper's 50 steps at
-    # guidance 7.5 on SD1.x, the bundled model's 20 at 5), filled in when a Study is made
+    # guidance 7.5 on SD1.x, the bundled model's 20 at 3), filled in when a Study is made
     eval_steps: int | None = None
     guidance: float | None = None
     seed: int = 0

@@ -83,7 +83,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
                    help="denoising steps (default per family: the bundled mini 20, SD 1.x/2.x and SDXL 50, SD3 and "
                    "Flux 28)")
     p.add_argument("--guidance", type=validate.number(0), default=None,
-                   help="guidance scale, >= 0 (default per family: the bundled mini 5.0, SD 1.x/2.x 7.5, SDXL 5.0, "
+                   help="guidance scale, >= 0 (default per family: the bundled mini 3.0, SD 1.x/2.x 7.5, SDXL 5.0, "
                    "SD3 7.0, Flux 3.5)")
     p.add_argument("--batch-size", type=validate.positive_int, default=None,
                    help="images per forward batch (default per family: the bundled mini 64, SD 8, SDXL/SD3 4, "
