@@ -524,8 +524,9 @@ CASES: list[Case] = [
          ("{case}/none", "not an experiment run folder")),
     Case("experiment_eval_steps_zero", ("experiment", "rq1", "--eval-steps", "0"), ("--eval-steps", "[1, 1000]")),
     Case("demo_resume_with_quick", ("demo", "--resume", "{case}/run", "--quick"), ("--resume", "own settings")),
+    # the first generation was removed, and --generation with it: the subcommand names the unknown option
     Case("train_mini_generation_1", ("train-mini", "--generation", "1", "--workdir", "{case}/w"),
-         ("--generation 1", "unrecognized arguments")),  # the first generation was removed, and --generation
+         ("--generation 1", "unrecognized arguments", "revival train-mini --help")),
     Case("train_mini_device_bogus", ("train-mini", "--device", "bogus", "--workdir", "{case}/w"),
          ("--device", "bogus")),
     Case("train_mini_device_cuda_without_cuda", ("train-mini", "--device", "cuda", "--workdir", "{case}/w"),
