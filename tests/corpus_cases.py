@@ -523,6 +523,7 @@ CASES: list[Case] = [
     Case("experiment_resume_missing_folder", ("experiment", "rq3", "--resume", "{case}/none"),
          ("{case}/none", "not an experiment run folder")),
     Case("experiment_eval_steps_zero", ("experiment", "rq1", "--eval-steps", "0"), ("--eval-steps", "[1, 1000]")),
+    Case("experiment_guidance_negative", ("experiment", "rq1", "--guidance", "-1"), ("--guidance", ">= 0")),
     Case("demo_resume_with_quick", ("demo", "--resume", "{case}/run", "--quick"), ("--resume", "own settings")),
     # the first generation was removed, and --generation with it: the subcommand names the unknown option
     Case("train_mini_generation_1", ("train-mini", "--generation", "1", "--workdir", "{case}/w"),

@@ -142,6 +142,8 @@ def test_experiment_settings_on_a_miniature_sd_are_the_paper_s(minisd_folder):
     s = _config(args, "minisd", minisd_folder).study
     assert (s.skill_ratio, s.attribute_skill_ratio, s.timesteps, s.n_eval, s.preserved) == (0.02, 0.01, 10, 32, 3)
     assert (s.eval_steps, s.guidance) == (20, 3.0)
+    args = build_parser().parse_args(["experiment", "rq1", "--model", str(minisd_folder), "--guidance", "5"])
+    assert _config(args, "minisd", minisd_folder).study.guidance == 5.0  # an earlier run's sampling, on request
     args = build_parser().parse_args(["experiment", "rq1", "--concepts", "church", "--preserved", "2"])
     with pytest.raises(RevivalError, match="--preserved applies to a miniature Stable Diffusion only"):
         _config(args, None, images=False)  # a Stable Diffusion model

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "share of these")
     p.add_argument("--eval-steps", type=validate.integer(1, 1000), default=None,
                    help="DDIM steps per evaluation image (default 10, the bundled model 20)")
+    p.add_argument("--guidance", type=validate.number(0), default=None,
+                   help="guidance scale of the evaluation images, >= 0 (default: the model's own, e.g. the bundled "
+                        "model's 3.0, SD 1.x 7.5); ConceptPrune collects at the paper's sampling regardless")
     p.add_argument("--preserved", type=validate.positive_int, default=None,
                    help="a miniature Stable Diffusion's preserved accuracy pools a seeded sample of this many other "
                         f"concepts of the family (default {MINISD_PRESERVED})")
@@ -174,7 +177,7 @@ def _config(args: argparse.Namespace, world_name: str | None, model_path: Path |
         steps, guidance, batch = FAMILY_SAMPLING.get(folder_family(model_path), FAMILY_SAMPLING["sd1"])
         data["study"].update(eval_steps=steps, guidance=guidance, batch_size=batch,
                              n_eval=(2 if args.quick else {"object": 500}.get(kw["family"], 50)))
-    for name in ("n_eval", "eval_steps"):
+    for name in ("n_eval", "eval_steps", "guidance"):
         value = getattr(args, name)
         if value is not None:
             data["study"][name] = value
@@ -197,10 +200,11 @@ def run(args: argparse.Namespace) -> int:
                            f"known: {', '.join(catalog.EXPERIMENT_QUESTIONS)}")
     if args.resume:
         given_settings = (args.out, args.quick, args.concepts, args.skill_ratio, args.locator_ratio, args.n_eval,
-                          args.eval_steps, args.seeds)
+                          args.eval_steps, args.guidance, args.seeds)
         if any(v not in (None, False) for v in given_settings):
             raise RevivalError("--resume DIR continues a run with its own settings: give no --out, --quick, "
-                               "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval or --eval-steps with it")
+                               "--concepts, --skill-ratio, --locator-ratio, --seeds, --n-eval, --eval-steps or "
+                               "--guidance with it")
     from tqdm import tqdm
 
     from revival.checkpoints import atomic_write_text, find_unet_folder
