@@ -6,7 +6,7 @@ Sizes: each component's weights as fp16 safetensors (what the package would ship
 evaluator file. Speed: `--images` images (one batch) at `--steps` DDIM steps at the bundled model's guidance, after one
 warm-up batch of 2; the median of `--repeats` timed batches. Targets: <= 20 MB, 64 images <= 30 s on
 2 cores. Run it on a quiet machine; the speed depends on the CPU's vector units (torch's CPU capability is
-recorded: the same weights drew 64 images in 18 s with AVX-512 and 40 s with AVX2 only). Writes
+recorded: the same weights drew 64 images in 18 s with AVX-512 and 37 s with AVX2 only). Writes
 benchmarks/results/minisd_cost.json.
 """
 

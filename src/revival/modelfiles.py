@@ -101,7 +101,7 @@ FAMILY_SAMPLING = {"sd1": (50, 7.5, 8), "sd2": (50, 7.5, 8), "sdxl": (50, 5.0, 4
 
 
 # A bundled world's own sampling (steps, guidance, batch size). minisd samples at guidance 3: on fresh seeds its
-# worst objects draw better than at 5 (benchmarks/results/mini_guidance.json); its quality gates are measured here.
+# worst objects draw better than at 5 (benchmarks/results/mini_guidance.json); its quality gates are measured at it.
 WORLD_SAMPLING = {"minisd": (20, 3.0, 64)}
 
 
