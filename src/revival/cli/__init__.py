@@ -28,19 +28,24 @@ class UsageError(Exception):
     """A bad command line, as the one line to show (raised by the parsers instead of exiting)."""
 
 
+def usage_error(prog: str, message: str) -> UsageError:
+    """The one line of a bad command line, pointing at `prog --help`."""
+    return UsageError(f"{prog}: error: {message} (see `{prog} --help`)")
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage block) pointing at --help, returned as exit code 2."""
 
     def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
+        raise usage_error(self.prog, message)
 
     def parse_args(self, args=None, namespace=None):
         """As argparse's, but an unknown option is reported by the subcommand it was given to."""
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             command = getattr(parsed, "command", None)
-            prog = f"{self.prog} {command}" if command else self.prog
-            raise UsageError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
+            raise usage_error(f"{self.prog} {command}" if command else self.prog,
+                              f"unrecognized arguments: {' '.join(extra)}")
         return parsed
 
 
